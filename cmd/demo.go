@@ -1,0 +1,241 @@
+package cmd
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tfsync/exchange"
+	"tfsync/exchange/emulator"
+	"tfsync/testdata/demo"
+	"tfsync/tf"
+)
+
+// DemoOptions are demo's flags.
+type DemoOptions struct {
+	Dir  string // where the demo's TF database, state store and config go; empty: a temporary folder
+	Keep bool   // keep the temporary folder
+}
+
+// NewCmdDemo wires `tfsync demo`.
+func NewCmdDemo(f *Factory, runF func(context.Context, *DemoOptions) error) *cobra.Command {
+	opts := &DemoOptions{}
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole story on demo data against the built-in Exchange emulator (no network needed)",
+		Long: `demo creates a TF database with demo bookings, starts the built-in Exchange emulator, runs a sync pass,
+moves a booking in a technician's calendar as the technician would in Outlook, runs a second pass that writes the
+new time back to TF, and shows the TF row. Nothing outside this machine is contacted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			// The demo's story is on stdout; per-action log lines would drown it unless asked for.
+			if fl := cmd.Flags().Lookup("log-level"); fl != nil && !fl.Changed {
+				f.LogLevel = "warn"
+			}
+			return runDemo(cmd.Context(), f, opts)
+		},
+	}
+	c.Flags().StringVar(&opts.Dir, "dir", "", "folder for the demo's files (default: a temporary folder, removed afterwards)")
+	c.Flags().BoolVar(&opts.Keep, "keep", false, "keep the temporary folder and print its path")
+	return c
+}
+
+// demoConfig is the embedded default configuration the demo runs on. The emulator's mailboxes stand in for
+// Office 365, so the Graph ids are placeholders.
+const demoConfig = `# tfsync demo configuration, written by 'tfsync demo'.
+[tf]
+database = "tf.db"
+time_zone = "Europe/Stockholm"
+
+[state]
+path = "tfsync-state.db"
+
+[exchange]
+mode = "graph"
+
+[exchange.graph]
+tenant_id = "00000000-0000-4000-8000-000000000001"
+client_id = "00000000-0000-4000-8000-000000000002"
+client_secret = "env:TFSYNC_DEMO_CLIENT_SECRET"
+
+[sync]
+allowed_domains = ["example.com"]
+`
+
+func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
+	w := f.IO.Out
+	dir := opts.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "tfsync-demo-")
+		if err != nil {
+			return fmt.Errorf("make a folder for the demo: %w", err)
+		}
+		dir = tmp
+		if !opts.Keep {
+			defer os.RemoveAll(dir)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("make the demo folder: %w", err)
+	}
+	cfgPath := filepath.Join(dir, "tfsync.toml")
+	if err := os.WriteFile(cfgPath, []byte(demoConfig), 0o600); err != nil {
+		return fmt.Errorf("write the demo configuration: %w", err)
+	}
+	cfg, _, err := LoadConfig(cfgPath)
+	if err != nil {
+		return fmt.Errorf("the demo's own configuration: %w", err)
+	}
+	if _, err := os.Stat(cfg.TF.Database); err == nil {
+		return fmt.Errorf("%s already holds a TF database: give --dir an empty folder", dir)
+	}
+	now := f.Now()
+	if err := seedDemo(ctx, cfg.TF.Database, now, cfg.TF.TimeZone); err != nil {
+		return err
+	}
+
+	em := emulator.New(emulator.Options{Now: f.Now})
+	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone, Now: f.Now})
+	if err != nil {
+		return err
+	}
+	resources, err := src.Resources(ctx)
+	src.Close()
+	if err != nil {
+		return err
+	}
+	mailboxes := 0
+	for _, r := range resources {
+		if e := strings.TrimSpace(r.Email); e != "" {
+			em.AddMailbox(e, emulator.MailboxOptions{})
+			mailboxes++
+		}
+	}
+
+	df := *f
+	df.ConfigPath = cfgPath
+	df.LoadConfig = func(string) (*Config, []string, error) { return cfg, nil, nil }
+	df.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return em, nil }
+
+	fmt.Fprintf(w, "tfsync demo: TF database %s, emulated Exchange with %d mailboxes.\n", cfg.TF.Database, mailboxes)
+	if opts.Keep || opts.Dir != "" {
+		fmt.Fprintf(w, "Files are kept in %s (config: %s).\n", dir, cfgPath)
+	}
+
+	fmt.Fprintf(w, "\n== Pass 1: TF's bookings go to the technicians' calendars\n\n")
+	if err := demoPass(ctx, &df); err != nil {
+		return err
+	}
+	anna := demo.MovedBy
+	fmt.Fprintf(w, "\n== %s's calendar now\n\n", anna)
+	printCalendar(w, em.Events(anna), cfg.TF.TimeZone)
+
+	var moved exchange.Event
+	for _, ev := range em.Events(anna) {
+		if ev.BookingID == demo.MovedBooking {
+			moved = ev
+		}
+	}
+	if moved.ID == "" {
+		return fmt.Errorf("demo: booking %s did not reach %s's calendar", demo.MovedBooking, anna)
+	}
+	y, m, d := moved.Start.In(cfg.TF.TimeZone).AddDate(0, 0, 1).Date()
+	newStart := time.Date(y, m, d, 13, 0, 0, 0, cfg.TF.TimeZone)
+	newEnd := newStart.Add(moved.End.Sub(moved.Start))
+	if err := em.MoveEvent(anna, moved.ID, newStart, newEnd); err != nil {
+		return fmt.Errorf("demo: move the event: %w", err)
+	}
+	fmt.Fprintf(w, "\n== In Outlook, %s drags %q from %s to %s\n",
+		anna, moved.Subject, moved.Start.In(cfg.TF.TimeZone).Format("Mon 2 Jan 15:04"), newStart.Format("Mon 2 Jan 15:04"))
+
+	fmt.Fprintf(w, "\n== Pass 2: the new time flows back to TF\n\n")
+	if err := demoPass(ctx, &df); err != nil {
+		return err
+	}
+	if err := printTFRow(ctx, w, cfg, demo.MovedBooking); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\n== Pass 3: nothing changed, so nothing is done\n\n")
+	if err := demoPass(ctx, &df); err != nil {
+		return err
+	}
+	outside := 0
+	for _, r := range resources {
+		if mb := strings.ToLower(strings.TrimSpace(r.Email)); mb != "" && !Settings(cfg).DomainAllowed(mb) {
+			outside += em.Requests(mb)
+		}
+	}
+	fmt.Fprintf(w, "\nRequests sent to mailboxes outside allowed_domains: %d.\n", outside)
+	return nil
+}
+
+func demoPass(ctx context.Context, f *Factory) error {
+	err := runSync(ctx, f, &SyncOptions{})
+	if err != nil && ExitCode(err) != ExitOK {
+		return err
+	}
+	return nil
+}
+
+func seedDemo(ctx context.Context, path string, now time.Time, zone *time.Location) error {
+	if err := tf.CreateSchema(ctx, path); err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite3", "file:"+filepath.ToSlash(path)+"?_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := demo.Seed(ctx, db, now, zone); err != nil {
+		return fmt.Errorf("load the demo data: %w", err)
+	}
+	return nil
+}
+
+func printCalendar(w interface{ Write([]byte) (int, error) }, events []exchange.Event, zone *time.Location) {
+	sort.Slice(events, func(i, j int) bool { return events[i].Start.Before(events[j].Start) })
+	t := newTable(w)
+	fmt.Fprintln(t, "WHEN\tSUBJECT\tBOOKING")
+	for _, ev := range events {
+		when := ev.Start.In(zone).Format("Mon 2 Jan 15:04") + "-" + ev.End.In(zone).Format("15:04")
+		if ev.AllDay {
+			when = ev.Start.In(zone).Format("Mon 2 Jan") + " (all day)"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\n", when, ev.Subject, ev.BookingID)
+	}
+	t.Flush()
+}
+
+func printTFRow(ctx context.Context, w interface{ Write([]byte) (int, error) }, cfg *Config, id string) error {
+	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	b, err := src.Booking(ctx, id, cfg.Sync.DefaultLength)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nTF booking %s now: start %s, end %s, version %d.\n", id,
+		b.Start.Format("2006-01-02 15:04"), b.End.Format("2006-01-02 15:04"), b.Version)
+	audit, err := src.Audit(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nTF's audit of %s (table tfsync_audit):\n", id)
+	for _, a := range audit {
+		fmt.Fprintf(w, "  %s  start %s -> %s, end %s -> %s, version %d -> %d, from %s\n",
+			a.At.In(cfg.TF.TimeZone).Format("2006-01-02 15:04:05"), a.OldStart, a.NewStart, a.OldEnd, a.NewEnd, a.OldVersion, a.NewVersion, a.Mailbox)
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package cmd
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+// DryRunOptions are dry-run's flags.
+type DryRunOptions struct {
+	Full  bool
+	Force bool
+}
+
+// NewCmdDryRun wires `tfsync dry-run`: the plan sync would apply, applied nowhere.
+func NewCmdDryRun(f *Factory, runF func(context.Context, *DryRunOptions) error) *cobra.Command {
+	opts := &DryRunOptions{}
+	c := &cobra.Command{
+		Use:   "dry-run",
+		Short: "Show what a sync pass would do, changing nothing",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDryRun(cmd.Context(), f, opts)
+		},
+	}
+	c.Flags().BoolVar(&opts.Full, "full", false, "plan as if every calendar were read in full")
+	c.Flags().BoolVar(&opts.Force, "force", false, "plan as if --force were given to sync")
+	return c
+}
+
+func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
+	ctx, runID := f.startRun(ctx)
+	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full, Force: opts.Force})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	report, err := p.engine.DryRun(ctx)
+	if report == nil {
+		return err
+	}
+	if perr := printReport(f, report); perr != nil {
+		return perr
+	}
+	return err
+}

@@ -1,0 +1,110 @@
+package cmd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"tfsync/exchange"
+	calsync "tfsync/sync"
+	"tfsync/tf"
+)
+
+// Factory holds what commands share: streams, global flags, the clock, and how to build each dependency. It is
+// the one place that knows which backend, TF source and store a pass uses.
+type Factory struct {
+	IO         *IOStreams
+	ConfigPath string
+	Output     string
+	LogLevel   string
+	LogFormat  string
+	Now        func() time.Time
+
+	// NewCalendar builds the calendar backend for a configuration. The demo and tests replace it.
+	NewCalendar func(ctx context.Context, cfg *Config) (exchange.Calendar, error)
+	// LoadConfig reads the configuration. The demo replaces it with its embedded default.
+	LoadConfig func(path string) (*Config, []string, error)
+}
+
+// NewFactory returns the production wiring.
+func NewFactory(io *IOStreams) *Factory {
+	f := &Factory{IO: io, Output: "text", LogLevel: "info", Now: time.Now, LoadConfig: LoadConfig}
+	f.NewCalendar = newCalendar
+	return f
+}
+
+// Config loads the configuration and logs its warnings.
+func (f *Factory) Config(ctx context.Context) (*Config, error) {
+	cfg, warnings, err := f.LoadConfig(f.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		zerolog.Ctx(ctx).Warn().Msg(w)
+	}
+	return cfg, nil
+}
+
+// OpenSource opens TF's integration database.
+func (f *Factory) OpenSource(cfg *Config) (tf.Source, error) {
+	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone, Now: f.Now})
+	if err != nil {
+		return nil, fmt.Errorf("open TF database ([tf] database in %s): %w", cfg.Path, err)
+	}
+	return src, nil
+}
+
+// OpenStore opens the mapping store.
+func (f *Factory) OpenStore(ctx context.Context, cfg *Config) (*calsync.Store, error) {
+	st, err := calsync.OpenStore(ctx, cfg.State.Path, f.Now)
+	if err != nil {
+		return nil, fmt.Errorf("open state store ([state] path in %s): %w", cfg.Path, err)
+	}
+	return st, nil
+}
+
+// Settings turns the [sync] section into the engine's settings.
+func Settings(cfg *Config) calsync.Settings {
+	kinds := make([]tf.Kind, 0, len(cfg.Sync.Kinds))
+	for _, k := range cfg.Sync.Kinds {
+		kinds = append(kinds, tf.Kind(k))
+	}
+	return calsync.Settings{
+		Zone:             cfg.TF.TimeZone,
+		Kinds:            kinds,
+		DefaultLength:    cfg.Sync.DefaultLength,
+		ShowAs:           exchange.ShowAs(cfg.Sync.ShowAs),
+		ReminderMinutes:  cfg.Sync.ReminderMinutes,
+		HideHeadings:     cfg.Sync.HideHeadings,
+		IncludeLocation:  cfg.Sync.IncludeLocation,
+		AllowedDomains:   cfg.Sync.AllowedDomains,
+		PastDays:         cfg.Sync.PastDays,
+		FutureDays:       cfg.Sync.FutureDays,
+		Conflict:         calsync.ConflictPolicy(cfg.Sync.Conflict),
+		OnCalendarDelete: calsync.DeletePolicy(cfg.Sync.OnCalendarDelete),
+		MaxDeletePercent: cfg.Sync.MaxDeletePercent,
+		MaxDeleteFloor:   cfg.Sync.MaxDeleteFloor,
+	}
+}
+
+// newRunID makes a short random id that ties one pass's log lines, run record and audit rows together.
+func newRunID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newCalendar is the backend switch.
+func newCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
+	switch cfg.Exchange.Mode {
+	case "graph":
+		return newGraphCalendar(ctx, cfg)
+	case "ews":
+		return newEWSCalendar(ctx, cfg)
+	}
+	return nil, fmt.Errorf("%w: [exchange] mode %q is not valid: use graph or ews", ErrConfig, cfg.Exchange.Mode)
+}

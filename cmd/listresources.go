@@ -1,0 +1,167 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// ListResourcesOptions are list-resources' flags.
+type ListResourcesOptions struct {
+	Check bool
+}
+
+// NewCmdListResources wires `tfsync list-resources`.
+func NewCmdListResources(f *Factory, runF func(context.Context, *ListResourcesOptions) error) *cobra.Command {
+	opts := &ListResourcesOptions{}
+	c := &cobra.Command{
+		Use:   "list-resources",
+		Short: "List TF's resources with their sync flag, e-mail check, linked bookings and last sync",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runListResources(cmd.Context(), f, opts)
+		},
+	}
+	c.Flags().BoolVar(&opts.Check, "check", false, "also check that each enabled resource's calendar can be reached")
+	return c
+}
+
+// ResourceRow is one resource in list-resources' answer.
+type ResourceRow struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	SyncEnabled bool      `json:"sync_enabled"`
+	Email       string    `json:"email"`
+	Mailbox     string    `json:"mailbox,omitempty"`
+	Problem     string    `json:"problem,omitempty"`
+	Linked      int       `json:"linked_bookings"`
+	LastSync    time.Time `json:"last_sync,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Check       string    `json:"check,omitempty"`
+}
+
+func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOptions) error {
+	ctx, _ = f.startRun(ctx)
+	cfg, err := f.Config(ctx)
+	if err != nil {
+		return err
+	}
+	src, err := f.OpenSource(cfg)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	resources, err := src.Resources(ctx)
+	if err != nil {
+		return fmt.Errorf("read resources from TF: %w", err)
+	}
+	st, err := f.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	links, err := st.Links(ctx)
+	if err != nil {
+		return err
+	}
+	states, err := st.MailboxStates(ctx)
+	if err != nil {
+		return err
+	}
+	linked := map[string]int{}
+	for _, l := range links {
+		if !l.Detached {
+			linked[l.Mailbox]++
+		}
+	}
+	settings := Settings(cfg)
+	rows := make([]ResourceRow, 0, len(resources))
+	var checkErr error
+	for _, r := range resources {
+		row := ResourceRow{ID: r.ID, Name: r.Name, SyncEnabled: r.SyncEnabled, Email: r.Email}
+		mb, skip := settings.Mailbox(r)
+		if skip != "" {
+			row.Problem = skip
+		} else {
+			row.Mailbox = mb
+			row.Linked = linked[mb]
+			row.LastSync = states[mb].LastSync
+			row.LastError = states[mb].LastError
+		}
+		rows = append(rows, row)
+	}
+	if opts.Check {
+		cal, err := f.NewCalendar(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if c, ok := cal.(interface{ Close() error }); ok {
+			defer c.Close()
+		}
+		for i := range rows {
+			if !rows[i].SyncEnabled || rows[i].Mailbox == "" {
+				continue
+			}
+			if err := cal.CheckAccess(ctx, rows[i].Mailbox); err != nil {
+				rows[i].Check = err.Error()
+				if checkErr == nil {
+					checkErr = connErr(err)
+				}
+			} else {
+				rows[i].Check = "ok"
+			}
+		}
+	}
+	if f.Output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			return err
+		}
+		return checkErr
+	}
+	t := newTable(f.IO.Out)
+	header := "ID\tNAME\tSYNC\tE-MAIL\tLINKED\tLAST SYNC\tSTATUS"
+	if opts.Check {
+		header += "\tCHECK"
+	}
+	fmt.Fprintln(t, header)
+	for _, r := range rows {
+		sync := "no"
+		if r.SyncEnabled {
+			sync = "yes"
+		}
+		status := "ok"
+		switch {
+		case !r.SyncEnabled:
+			status = "-"
+		case r.Problem != "":
+			status = "skipped: " + r.Problem
+		case r.LastError != "":
+			status = "error: " + r.LastError
+		case r.LastSync.IsZero():
+			status = "not synced yet"
+		}
+		last := "-"
+		if !r.LastSync.IsZero() {
+			last = r.LastSync.In(cfg.TF.TimeZone).Format("2006-01-02 15:04")
+		}
+		email := r.Email
+		if email == "" {
+			email = "-"
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s", r.ID, r.Name, sync, email, r.Linked, last, status)
+		if opts.Check {
+			line += "\t" + r.Check
+		}
+		fmt.Fprintln(t, line)
+	}
+	t.Flush()
+	return checkErr
+}

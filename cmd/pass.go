@@ -1,0 +1,115 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"tfsync/exchange"
+	calsync "tfsync/sync"
+	"tfsync/tf"
+)
+
+// lockStaleAfter is how long a pass may hold the run lock before a second pass calls it an alarm (exit 6): far
+// beyond any sane pass (a thousand mailboxes take well under a minute).
+const lockStaleAfter = time.Hour
+
+// pass holds what one sync or dry-run needs, opened in dependency order and closed in reverse.
+type pass struct {
+	cfg    *Config
+	src    tf.Source
+	store  *calsync.Store
+	cal    exchange.Calendar
+	engine *calsync.Engine
+	lock   *calsync.RunLock
+}
+
+func (p *pass) Close() {
+	if p.src != nil {
+		p.src.Close()
+	}
+	if p.store != nil {
+		p.store.Close()
+	}
+	if c, ok := p.cal.(interface{ Close() error }); ok {
+		c.Close()
+	}
+	if p.lock != nil {
+		p.lock.Release()
+	}
+}
+
+type passOptions struct {
+	Full    bool
+	Force   bool
+	Rebuild bool
+	Lock    bool
+}
+
+// startRun gives the context a logger carrying a fresh run id.
+func (f *Factory) startRun(ctx context.Context) (context.Context, string) {
+	id := newRunID()
+	l := f.Logger(id)
+	return l.WithContext(ctx), id
+}
+
+func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*pass, error) {
+	log := zerolog.Ctx(ctx)
+	cfg, err := f.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &pass{cfg: cfg}
+	if o.Lock {
+		p.lock, err = calsync.AcquireRunLock(cfg.State.Path, f.Now(), lockStaleAfter)
+		if err != nil {
+			var held *calsync.LockHeldError
+			if errors.As(err, &held) && held.Stale {
+				return nil, fmt.Errorf("another tfsync pass (pid %d) has held the run lock since %s, far longer than a pass takes: check for a hung process and end it: %w",
+					held.PID, held.Since.Format(time.RFC3339), err)
+			}
+			if errors.As(err, &held) {
+				return nil, fmt.Errorf("another tfsync pass (pid %d, since %s) is running; this one leaves it alone: %w",
+					held.PID, held.Since.Format(time.RFC3339), err)
+			}
+			return nil, fmt.Errorf("take the run lock: %w", err)
+		}
+	}
+	if o.Rebuild {
+		moved, err := calsync.RebuildStore(cfg.State.Path, f.Now)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("move the state store aside: %w", err)
+		}
+		if moved != "" {
+			log.Warn().Str("moved_to", moved).Msg("state store moved aside; every event is relinked through its booking id")
+		}
+	}
+	if p.store, err = f.OpenStore(ctx, cfg); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if p.src, err = f.OpenSource(cfg); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if p.cal, err = f.NewCalendar(ctx, cfg); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.engine = &calsync.Engine{
+		Source:      p.src,
+		Calendar:    p.cal,
+		Store:       p.store,
+		Settings:    Settings(cfg),
+		Now:         f.Now,
+		RunID:       runID,
+		Force:       o.Force,
+		Full:        o.Full,
+		Concurrency: cfg.Sync.Concurrency,
+	}
+	return p, nil
+}

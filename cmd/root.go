@@ -1,0 +1,95 @@
+// Package cmd is tfsync's command line: one file per command, and the only place that knows which backend, which
+// TF source and which store a pass uses (factory.go).
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	calsync "tfsync/sync"
+)
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string) int {
+	return run(context.Background(), NewFactory(SystemIO()), args)
+}
+
+func run(ctx context.Context, f *Factory, args []string) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	err := root.ExecuteContext(ctx)
+	code := ExitCode(err)
+	if err != nil {
+		printError(f, err)
+	}
+	return code
+}
+
+// printError is the one place a command's error reaches the person or scheduler that ran it.
+func printError(f *Factory, err error) {
+	log := f.Logger("")
+	var ue *usageError
+	switch {
+	case errors.Is(err, calsync.ErrLockHeld) && !errors.Is(err, calsync.ErrLockStale):
+		log.Info().Msg(err.Error())
+	case errors.As(err, &ue):
+		fmt.Fprintf(f.IO.ErrOut, "Error: %s\nRun 'tfsync --help' for usage.\n", err)
+	default:
+		log.Error().Int("exit_code", ExitCode(err)).Msg(err.Error())
+	}
+}
+
+// NewCmdRoot builds the command tree. Cobra's own error printing is off: printError does it.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tfsync",
+		Short: "Sync TF bookings with technicians' Exchange calendars",
+		Long: `tfsync keeps TF's bookings (ärenden, besiktningar, kontroller, driftåtgärder, ronderingar) and each
+technician's Exchange calendar in step: bookings appear in Outlook with a link back to TF, and a booking moved in
+the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			switch f.Output {
+			case "text", "json":
+			default:
+				return &usageError{fmt.Sprintf("--output %q is not valid: use text or json", f.Output)}
+			}
+			switch f.LogFormat {
+			case "", "console", "json":
+			default:
+				return &usageError{fmt.Sprintf("--log-format %q is not valid: use console or json", f.LogFormat)}
+			}
+			if _, err := parseLevel(f.LogLevel); err != nil {
+				return &usageError{err.Error()}
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&f.ConfigPath, "config", "tfsync.toml", "configuration file")
+	pf.StringVarP(&f.Output, "output", "o", "text", "result format: text or json")
+	pf.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&f.LogFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
+
+	root.AddCommand(
+		NewCmdSync(f, nil),
+		NewCmdDryRun(f, nil),
+		NewCmdListResources(f, nil),
+		NewCmdTestConnection(f, nil),
+		NewCmdDemo(f, nil),
+		NewCmdVersion(f),
+	)
+	return root
+}

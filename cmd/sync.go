@@ -1,0 +1,101 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	calsync "tfsync/sync"
+)
+
+// SyncOptions are sync's flags.
+type SyncOptions struct {
+	Full    bool
+	Force   bool
+	Rebuild bool
+}
+
+// NewCmdSync wires `tfsync sync`. runF replaces the run function in tests of the flag parsing.
+func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cobra.Command {
+	opts := &SyncOptions{}
+	c := &cobra.Command{
+		Use:   "sync",
+		Short: "Run one sync pass (what the scheduler runs every few minutes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runSync(cmd.Context(), f, opts)
+		},
+	}
+	c.Flags().BoolVar(&opts.Full, "full", false, "ignore change cursors and read each calendar's whole window")
+	c.Flags().BoolVar(&opts.Force, "force", false, "apply deletes that max_delete_percent would hold back")
+	c.Flags().BoolVar(&opts.Rebuild, "rebuild", false, "move a damaged state store aside and relink every event through its booking id")
+	return c
+}
+
+func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
+	ctx, runID := f.startRun(ctx)
+	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	report, err := p.engine.Sync(ctx)
+	if err != nil {
+		recordRun(ctx, f, p, runID, nil, err)
+		return err
+	}
+	if err := printReport(f, report); err != nil {
+		return err
+	}
+	recordRun(ctx, f, p, runID, report, report.Err())
+	return report.Err()
+}
+
+// recordRun keeps a history of passes for `tfsync status` and list-resources.
+func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsync.Report, runErr error) {
+	summary, _ := json.Marshal(struct {
+		Report *calsync.Report `json:"report,omitempty"`
+		Error  string          `json:"error,omitempty"`
+	}{r, errString(runErr)})
+	started := f.Now()
+	if r != nil {
+		started = r.Started
+	}
+	err := p.store.Update(ctx, func(tx *calsync.StoreTx) error {
+		return tx.PutRun(calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr), Summary: summary})
+	})
+	if err != nil {
+		l := f.Logger(runID)
+		l.Warn().Err(err).Msg("record the run in the state store")
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// printReport writes a pass's result to stdout.
+func printReport(f *Factory, r *calsync.Report) error {
+	if f.Output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	w := f.IO.Out
+	if r.DryRun {
+		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.Format("2006-01-02"), r.Plan.Window.End.Format("2006-01-02"))
+		printPlanTable(w, r)
+	} else {
+		printSummaryTable(w, r)
+	}
+	printSkipped(w, r.Skipped)
+	return nil
+}

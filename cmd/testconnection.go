@@ -1,0 +1,209 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"tfsync/exchange"
+	"tfsync/tf"
+)
+
+// TestConnectionOptions are test-connection's flags.
+type TestConnectionOptions struct{}
+
+// NewCmdTestConnection wires `tfsync test-connection`, TF's "Testa uppkoppling".
+func NewCmdTestConnection(f *Factory, runF func(context.Context, *TestConnectionOptions) error) *cobra.Command {
+	opts := &TestConnectionOptions{}
+	return &cobra.Command{
+		Use:   "test-connection",
+		Short: "Check the configuration, the TF database, the credentials and each synced calendar",
+		Long: `test-connection is TF's "Testa uppkoppling": it checks the configuration, the TF database, the
+credentials (the Entra ID app, or the EWS service account) and every enabled resource's calendar, and explains
+each failure with what to fix and where. At least one resource must be enabled for sync.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runTestConnection(cmd.Context(), f, opts)
+		},
+	}
+}
+
+// Check is one line of test-connection's answer.
+type Check struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Skipped bool   `json:"skipped,omitempty"`
+	Message string `json:"message"`
+	err     error
+}
+
+type checkList struct {
+	Checks []Check `json:"checks"`
+	OK     bool    `json:"ok"`
+}
+
+func (l *checkList) add(name string, err error, okMsg string) bool {
+	c := Check{Name: name, OK: err == nil, Message: okMsg, err: err}
+	if err != nil {
+		c.Message = err.Error()
+	}
+	l.Checks = append(l.Checks, c)
+	return err == nil
+}
+
+// firstError is the failure that decides the exit code.
+func (l *checkList) firstError() error {
+	for _, c := range l.Checks {
+		if c.err != nil {
+			return c.err
+		}
+	}
+	return nil
+}
+
+func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOptions) error {
+	ctx, _ = f.startRun(ctx)
+	var list checkList
+	defer func() {
+		list.OK = list.firstError() == nil
+		printChecks(f, &list)
+	}()
+
+	cfg, err := f.Config(ctx)
+	if !list.add("configuration", err, "read "+f.ConfigPath) {
+		return connErr(list.firstError())
+	}
+	list.Checks[0].Message = "read " + cfg.Path
+	if err := checkSecrets(cfg); !list.add("secrets", err, "every secret resolves (values not shown)") {
+		return connErr(list.firstError())
+	}
+
+	src, err := f.OpenSource(cfg)
+	if !list.add("TF database", err, cfg.TF.Database) {
+		return connErr(list.firstError())
+	}
+	defer src.Close()
+	resources, err := src.Resources(ctx)
+	if !list.add("TF resources", err, "") {
+		return connErr(list.firstError())
+	}
+	settings := Settings(cfg)
+	var mailboxes []tf.Resource
+	var skipped []Check
+	enabled := 0
+	for _, r := range resources {
+		if !r.SyncEnabled {
+			continue
+		}
+		enabled++
+		if _, skip := settings.Mailbox(r); skip != "" {
+			skipped = append(skipped, Check{Name: "resource " + r.ID, OK: true, Skipped: true, Message: r.Name + ": skipped, " + skip})
+			continue
+		}
+		mailboxes = append(mailboxes, r)
+	}
+	last := &list.Checks[len(list.Checks)-1]
+	if enabled == 0 {
+		last.OK = false
+		last.err = errors.New("no resource is enabled for sync: select at least one in TF (Inställningar -> Grunddata -> Resurser, sync_enabled = 1)")
+		last.Message = last.err.Error()
+		return connErr(list.firstError())
+	}
+	last.Message = fmt.Sprintf("%d resources, %d enabled for sync, %d with a usable e-mail", len(resources), enabled, len(mailboxes))
+	list.Checks = append(list.Checks, skipped...)
+
+	st, err := f.OpenStore(ctx, cfg)
+	if !list.add("state store", err, cfg.State.Path) {
+		return connErr(list.firstError())
+	}
+	st.Close()
+
+	cal, err := f.NewCalendar(ctx, cfg)
+	if !list.add("calendar backend", err, cfg.Exchange.Mode) {
+		return connErr(list.firstError())
+	}
+	if c, ok := cal.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	if ch, ok := cal.(exchange.Checker); ok {
+		if !list.add("credentials", ch.CheckCredentials(ctx), credentialsOK(cfg)) {
+			return connErr(list.firstError())
+		}
+	}
+	for _, r := range mailboxes {
+		mb, _ := settings.Mailbox(r)
+		list.add("calendar "+mb, cal.CheckAccess(ctx, mb), fmt.Sprintf("%s: can read and write the calendar", r.Name))
+	}
+	return connErr(list.firstError())
+}
+
+func credentialsOK(cfg *Config) string {
+	if cfg.Exchange.Mode == "ews" {
+		return "the service account " + cfg.Exchange.EWS.Username + " signs in"
+	}
+	return "the Entra ID app " + cfg.Exchange.Graph.ClientID + " gets a token"
+}
+
+// connErr turns a failed check into the error whose exit code fits: a configuration problem is 2, a calendar
+// or credential problem is 3, anything else (the TF database) is 1.
+func connErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrConfig) || ExitCode(err) == ExitAuth {
+		return err
+	}
+	for _, s := range []error{exchange.ErrAccessDenied, exchange.ErrMailboxNotFound, exchange.ErrUnavailable, exchange.ErrThrottled, exchange.ErrBadResponse} {
+		if errors.Is(err, s) {
+			return fmt.Errorf("%w: %w", exchange.ErrAuth, err)
+		}
+	}
+	return err
+}
+
+// checkSecrets resolves every configured secret, so a missing environment variable is reported by name here.
+func checkSecrets(cfg *Config) error {
+	var errs []error
+	for _, s := range []Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
+		if !s.IsSet() {
+			continue
+		}
+		if _, err := s.Value(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+func printChecks(f *Factory, l *checkList) {
+	if f.Output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(l)
+		return
+	}
+	for _, c := range l.Checks {
+		status := "OK  "
+		switch {
+		case c.Skipped:
+			status = "SKIP"
+		case !c.OK:
+			status = "FAIL"
+		}
+		fmt.Fprintf(f.IO.Out, "%s  %-28s %s\n", status, c.Name, c.Message)
+	}
+	if l.OK {
+		fmt.Fprintln(f.IO.Out, "\nConnection test passed.")
+	} else {
+		fmt.Fprintln(f.IO.Out, "\nConnection test failed: fix the first FAIL above and run it again.")
+	}
+}

@@ -1,0 +1,683 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	gosync "sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"tfsync/exchange"
+	"tfsync/tf"
+)
+
+// Engine runs one reconciliation pass: observe TF, the store and the calendars; plan; apply.
+type Engine struct {
+	Source   tf.Source
+	Calendar exchange.Calendar
+	Store    *Store
+	Settings Settings
+	Now      func() time.Time
+	RunID    string
+	Force    bool // apply deletes the guard would hold back
+	Full     bool // ignore change cursors and read every calendar's whole window
+	// Concurrency bounds how many mailboxes are looked up at once while observing (the backend bounds its own
+	// requests separately).
+	Concurrency int
+	// NewTransactionID makes the idempotency key of a new create; tests inject a deterministic one.
+	NewTransactionID func() string
+}
+
+// Observe reads everything the planner needs. It changes nothing anywhere. An error means the pass cannot go on
+// at all (TF or the store unreadable); a mailbox that cannot be read is reported in its Observation instead.
+func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
+	log := zerolog.Ctx(ctx)
+	now := e.Now()
+	window := e.Settings.Window(now)
+
+	links, err := e.Store.Links(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read links from the state store: %w", err)
+	}
+	pending, err := e.Store.PendingCreates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read pending creates from the state store: %w", err)
+	}
+	cursors, err := e.Store.Cursors(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read cursors from the state store: %w", err)
+	}
+
+	resources, err := e.Source.Resources(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read resources: %w", ErrTFRead, err)
+	}
+	also := make([]string, 0, len(links)+len(pending))
+	for id := range links {
+		also = append(also, id)
+	}
+	for _, pc := range pending {
+		also = append(also, pc.BookingID)
+	}
+	sort.Strings(also)
+	bookings, err := e.Source.Bookings(ctx, tf.Query{
+		Window:        tf.Window{Start: window.Start, End: window.End},
+		Kinds:         e.Settings.Kinds,
+		AlsoIDs:       also,
+		DefaultLength: e.Settings.DefaultLength,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: read bookings: %w", ErrTFRead, err)
+	}
+	for _, bad := range bookings.Bad {
+		log.Warn().Str("booking", bad.BookingID).Str("column", bad.Column).Msg("bad booking row skipped: " + bad.Problem)
+	}
+
+	in := &PlanInput{
+		Now:          now,
+		Settings:     e.Settings,
+		Force:        e.Force,
+		Resources:    resources,
+		Bookings:     bookings,
+		Links:        links,
+		Observations: map[string]*Observation{},
+	}
+
+	// Mailboxes to read: every enabled resource's, and every linked or pending one still allowed (events may have
+	// to be deleted there). A mailbox outside allowed_domains is never contacted.
+	linkedByMailbox := map[string]map[string]string{} // mailbox -> event id -> booking id
+	mailboxes := map[string]bool{}
+	for _, r := range resources {
+		if !r.SyncEnabled {
+			continue
+		}
+		if mb, skip := e.Settings.Mailbox(r); skip == "" {
+			mailboxes[mb] = true
+		} else {
+			log.Warn().Str("resource", r.ID).Str("name", r.Name).Msg("resource skipped: " + skip)
+		}
+	}
+	for _, l := range links {
+		if !e.Settings.DomainAllowed(l.Mailbox) {
+			continue
+		}
+		mailboxes[l.Mailbox] = true
+		if linkedByMailbox[l.Mailbox] == nil {
+			linkedByMailbox[l.Mailbox] = map[string]string{}
+		}
+		linkedByMailbox[l.Mailbox][l.EventID] = l.BookingID
+	}
+	pendingByMailbox := map[string][]Pending{}
+	for _, pc := range pending {
+		if e.Settings.DomainAllowed(pc.Mailbox) {
+			mailboxes[pc.Mailbox] = true
+			pendingByMailbox[pc.Mailbox] = append(pendingByMailbox[pc.Mailbox], pc)
+		}
+	}
+	names := make([]string, 0, len(mailboxes))
+	for mb := range mailboxes {
+		names = append(names, mb)
+	}
+	sort.Strings(names)
+
+	reqs := make([]exchange.ReadRequest, len(names))
+	for i, mb := range names {
+		req := exchange.ReadRequest{Mailbox: mb, Window: window}
+		if c, ok := cursors[mb]; ok && !e.Full {
+			req.Cursor = c.Cursor
+		}
+		known := linkedByMailbox[mb]
+		req.Known = func(id string) bool { _, ok := known[id]; return ok }
+		reqs[i] = req
+	}
+	results := e.Calendar.Read(ctx, reqs)
+	if len(results) != len(reqs) {
+		return nil, fmt.Errorf("calendar backend returned %d read results for %d mailboxes", len(results), len(reqs))
+	}
+
+	// Look up what the reads leave open, several mailboxes at a time.
+	obs := make([]*Observation, len(results))
+	limit := e.Concurrency
+	if limit <= 0 {
+		limit = 8
+	}
+	sem := make(chan struct{}, limit)
+	var wg gosync.WaitGroup
+	for i, res := range results {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, res exchange.ReadResult) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			obs[i] = e.observe(ctx, res, linkedByMailbox[names[i]], pendingByMailbox[names[i]])
+		}(i, res)
+	}
+	wg.Wait()
+	failed := 0
+	var firstErr error
+	for i, o := range obs {
+		o.Mailbox = names[i]
+		in.Observations[names[i]] = o
+		if o.Err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = o.Err
+			}
+			log.Error().Str("mailbox", names[i]).Err(o.Err).Msg("calendar not read; nothing is changed in it this pass")
+		}
+	}
+	if failed > 0 && failed == len(obs) && (errors.Is(firstErr, exchange.ErrAuth) || errors.Is(firstErr, exchange.ErrUnavailable)) {
+		return in, fmt.Errorf("%w: %w", ErrAllMailboxesFailed, firstErr)
+	}
+	return in, nil
+}
+
+// observe completes one mailbox's read: linked events reported removed (or missing from a full read) are looked
+// up, since an event moved outside the window looks removed too; pending creates not seen are searched for.
+func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked map[string]string, pending []Pending) *Observation {
+	o := &Observation{Mailbox: res.Mailbox, Err: res.Err, Full: res.Full, Cursor: res.Cursor,
+		Events: map[string]exchange.Event{}, Gone: map[string]bool{}}
+	if res.Err != nil {
+		return o
+	}
+	for _, ev := range res.Events {
+		if b, ok := linked[ev.ID]; ok && ev.BookingID == "" {
+			ev.BookingID = b
+		}
+		if ev.BookingID == "" {
+			continue // the technician's own event: never planned on
+		}
+		o.Events[ev.ID] = ev
+	}
+	var lookup []string
+	for _, id := range res.Removed {
+		if _, ok := linked[id]; ok {
+			lookup = append(lookup, id)
+		}
+		delete(o.Events, id)
+	}
+	if res.Full {
+		for id := range linked {
+			if _, ok := o.Events[id]; !ok {
+				lookup = append(lookup, id)
+			}
+		}
+	}
+	sort.Strings(lookup)
+	for _, id := range dedupe(lookup) {
+		ev, err := e.Calendar.Get(ctx, res.Mailbox, id)
+		switch {
+		case err == nil:
+			if ev.BookingID == "" {
+				ev.BookingID = linked[id]
+			}
+			o.Events[id] = ev
+		case errors.Is(err, exchange.ErrNotFound):
+			o.Gone[id] = true
+		default:
+			o.Err = fmt.Errorf("look up event %s reported as removed: %w", id, err)
+			return o
+		}
+	}
+	if !res.Full {
+		seen := map[string]bool{}
+		for _, ev := range o.Events {
+			seen[ev.BookingID] = true
+		}
+		for _, b := range linked {
+			seen[b] = true
+		}
+		for _, pc := range pending {
+			if seen[pc.BookingID] {
+				continue
+			}
+			found, err := e.Calendar.FindByBooking(ctx, res.Mailbox, pc.BookingID)
+			if err != nil {
+				o.Err = fmt.Errorf("look for the event of unconfirmed create %s: %w", pc.BookingID, err)
+				return o
+			}
+			for _, ev := range found {
+				o.Events[ev.ID] = ev
+			}
+		}
+	}
+	return o
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Result is the outcome of one applied action.
+type Result struct {
+	Action
+	Err   error  `json:"-"`
+	Error string `json:"error,omitempty"`
+}
+
+// Report is what a pass did.
+type Report struct {
+	RunID     string           `json:"run_id"`
+	DryRun    bool             `json:"dry_run"`
+	Started   time.Time        `json:"started"`
+	Finished  time.Time        `json:"finished"`
+	Plan      *Plan            `json:"-"`
+	Results   []Result         `json:"results"`
+	Mailboxes []MailboxSummary `json:"mailboxes"`
+	Skipped   []Skip           `json:"skipped"`
+	Held      int              `json:"held_deletes"`
+	Failed    int              `json:"failed"`
+}
+
+// MailboxSummary counts what a pass did in one mailbox.
+type MailboxSummary struct {
+	Mailbox   string `json:"mailbox"`
+	Created   int    `json:"created"`
+	Updated   int    `json:"updated"`
+	Deleted   int    `json:"deleted"`
+	MovedInTF int    `json:"moved_in_tf"`
+	Relinked  int    `json:"relinked"`
+	Retired   int    `json:"retired"`
+	Conflicts int    `json:"conflicts"`
+	Held      int    `json:"held"`
+	Errors    int    `json:"errors"`
+	ReadError string `json:"read_error,omitempty"`
+}
+
+// Err summarises the report as the error the exit code is made from (nil when all went well).
+func (r *Report) Err() error {
+	if r.Failed > 0 {
+		return fmt.Errorf("%w: %d failed (see the summary)", ErrPartial, r.Failed)
+	}
+	if r.Held > 0 {
+		return fmt.Errorf("%w: %d deletes held back by max_delete_percent; check the plan with `tfsync dry-run`, then run `tfsync sync --force` to apply them", ErrDeletesHeld, r.Held)
+	}
+	return nil
+}
+
+// Summarise fills the per-mailbox counts from the plan and its results.
+func (r *Report) summarise(in *PlanInput) {
+	by := map[string]*MailboxSummary{}
+	get := func(mb string) *MailboxSummary {
+		if s, ok := by[mb]; ok {
+			return s
+		}
+		s := &MailboxSummary{Mailbox: mb}
+		by[mb] = s
+		return s
+	}
+	for mb, o := range in.Observations {
+		s := get(mb)
+		if o.Err != nil {
+			s.ReadError = o.Err.Error()
+			r.Failed++
+		}
+	}
+	for _, res := range r.Results {
+		s := get(res.Mailbox)
+		if res.Err != nil {
+			s.Errors++
+			r.Failed++
+			continue
+		}
+		if res.Held {
+			s.Held++
+			r.Held++
+			continue
+		}
+		if res.Conflict != "" {
+			s.Conflicts++
+		}
+		switch res.Kind {
+		case ActCreate:
+			s.Created++
+		case ActUpdate:
+			s.Updated++
+		case ActDelete:
+			s.Deleted++
+		case ActMoveTF:
+			s.MovedInTF++
+		case ActRelink:
+			s.Relinked++
+		case ActRetire, ActDetach:
+			s.Retired++
+		}
+	}
+	r.Mailboxes = r.Mailboxes[:0]
+	for _, s := range by {
+		r.Mailboxes = append(r.Mailboxes, *s)
+	}
+	sort.Slice(r.Mailboxes, func(i, j int) bool { return r.Mailboxes[i].Mailbox < r.Mailboxes[j].Mailbox })
+}
+
+// DryRun observes and plans, and applies nothing.
+func (e *Engine) DryRun(ctx context.Context) (*Report, error) {
+	started := e.Now()
+	in, err := e.Observe(ctx)
+	if err != nil && in == nil {
+		return nil, err
+	}
+	plan := MakePlan(in)
+	r := &Report{RunID: e.RunID, DryRun: true, Started: started, Plan: plan, Skipped: plan.Skipped}
+	for _, a := range plan.Actions {
+		r.Results = append(r.Results, Result{Action: a})
+	}
+	r.summarise(in)
+	r.Finished = e.Now()
+	return r, err
+}
+
+// Sync runs one whole pass.
+func (e *Engine) Sync(ctx context.Context) (*Report, error) {
+	started := e.Now()
+	in, err := e.Observe(ctx)
+	if err != nil {
+		if in != nil {
+			e.recordMailboxes(ctx, in, nil)
+		}
+		return nil, err
+	}
+	plan := MakePlan(in)
+	r := e.Apply(ctx, in, plan)
+	r.Started = started
+	r.Finished = e.Now()
+	return r, nil
+}
+
+// Apply carries out a plan. The store is updated as soon as each group of changes is confirmed, so a crash at
+// any point leaves a state from which the next pass converges: creates are journalled with their idempotency key
+// before they are sent, and a mailbox's change cursor is saved only after every change it reported was acted on.
+func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
+	log := zerolog.Ctx(ctx)
+	r := &Report{RunID: e.RunID, Plan: plan, Skipped: plan.Skipped}
+	failedMailbox := map[string]bool{}
+	done := map[ActionKind]map[string]bool{ActDelete: {}, ActMoveTF: {}, ActRelink: {}}
+	links := in.Links
+
+	record := func(a Action, err error) {
+		res := Result{Action: a, Err: err}
+		if err != nil {
+			ie := &ItemError{Action: a.Kind, BookingID: a.BookingID, Mailbox: a.Mailbox, Err: err}
+			res.Err = ie
+			res.Error = err.Error()
+			failedMailbox[a.Mailbox] = true
+			ev := log.Error()
+			if ie.Retryable() {
+				ev = log.Warn()
+			}
+			ev.Str("booking", a.BookingID).Str("mailbox", a.Mailbox).Str("action", string(a.Kind)).Bool("retryable", ie.Retryable()).Err(err).Msg("action failed")
+		} else if a.Held {
+			log.Warn().Str("booking", a.BookingID).Str("mailbox", a.Mailbox).Msg("delete held back: " + a.Reason)
+		} else {
+			if d := done[a.Kind]; d != nil {
+				d[a.BookingID] = true
+			}
+			lev := log.Info()
+			if a.Kind == ActRecord {
+				lev = log.Debug()
+			}
+			lev.Str("booking", a.BookingID).Str("mailbox", a.Mailbox).Str("action", string(a.Kind)).Str("conflict", a.Conflict).Msg(a.Reason)
+		}
+		r.Results = append(r.Results, res)
+	}
+	storeErr := func(a Action, err error) {
+		if err != nil {
+			record(a, fmt.Errorf("record in the state store: %w", err))
+		}
+	}
+
+	var moves, deletes, local, writes []Action
+	for _, a := range plan.Actions {
+		switch {
+		case a.Held:
+			record(a, nil)
+		case a.Kind == ActMoveTF:
+			moves = append(moves, a)
+		case a.Kind == ActDelete:
+			deletes = append(deletes, a)
+		case a.Kind == ActCreate || a.Kind == ActUpdate:
+			writes = append(writes, a)
+		default:
+			local = append(local, a)
+		}
+	}
+
+	// 1. Times moved in calendars are written to TF first: a restore of the event's other fields waits for them.
+	for _, a := range moves {
+		m := *a.Move
+		m.RunID = e.RunID
+		v, err := e.Source.MoveBooking(ctx, m)
+		if err != nil {
+			record(a, fmt.Errorf("write the new time to TF: %w", err))
+			continue
+		}
+		ev := a.Observed
+		storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+			return tx.PutLink(Link{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: a.EventID,
+				ChangeKey: ev.ChangeKey, Hash: a.Hash, TFVersion: v, EvStart: ev.Start, EvEnd: ev.End,
+				AllDay: ev.AllDay, UpdatedAt: e.Now()})
+		}))
+		record(a, nil)
+	}
+
+	// 2. Deletes, before creates: a reassigned booking's new event waits until its old one is gone.
+	e.write(ctx, deletes, func(a Action, res exchange.OpResult) {
+		if res.Err != nil {
+			record(a, res.Err)
+			return
+		}
+		storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+			if l, ok := links[a.BookingID]; ok && l.EventID == a.EventID && l.Mailbox == a.Mailbox {
+				return tx.DeleteLink(a.BookingID)
+			}
+			return nil
+		}))
+		record(a, nil)
+	})
+
+	// 3. Store-only actions, in one transaction.
+	if len(local) > 0 {
+		err := e.Store.Update(ctx, func(tx *StoreTx) error {
+			for _, a := range local {
+				if err := e.applyLocal(tx, links, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, a := range local {
+			if err != nil {
+				record(a, fmt.Errorf("record in the state store: %w", err))
+			} else {
+				record(a, nil)
+			}
+		}
+	}
+
+	// 4. Creates and updates. Creates are journalled with their transaction id first.
+	var ready []Action
+	for _, a := range writes {
+		if a.After != "" && !done[a.After][a.BookingID] {
+			log.Info().Str("booking", a.BookingID).Str("mailbox", a.Mailbox).Msgf("%s skipped: it waits for a %s that did not happen", a.Kind, a.After)
+			continue
+		}
+		ready = append(ready, a)
+	}
+	pendingTx := map[string]string{}
+	if prev, err := e.Store.PendingCreates(ctx); err == nil {
+		for _, pc := range prev {
+			pendingTx[pc.BookingID+"\x00"+pc.Mailbox] = pc.TransactionID
+		}
+	}
+	err := e.Store.Update(ctx, func(tx *StoreTx) error {
+		for i := range ready {
+			a := &ready[i]
+			if a.Kind != ActCreate {
+				continue
+			}
+			key := a.BookingID + "\x00" + a.Mailbox
+			if pendingTx[key] == "" {
+				pendingTx[key] = e.newTransactionID()
+				if err := tx.PutPending(Pending{BookingID: a.BookingID, Mailbox: a.Mailbox, TransactionID: pendingTx[key], CreatedAt: e.Now()}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, a := range ready {
+			record(a, fmt.Errorf("journal the create in the state store: %w", err))
+		}
+		ready = nil
+	}
+	e.writeWithTx(ctx, ready, pendingTx, func(a Action, res exchange.OpResult) {
+		if res.Err != nil {
+			if a.Kind == ActUpdate && errors.Is(res.Err, exchange.ErrNotFound) {
+				// The event vanished between the read and the write: treat it as deleted by the technician.
+				storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+					if e.Settings.OnCalendarDelete == DeleteDetach {
+						l := links[a.BookingID]
+						l.Detached = true
+						l.UpdatedAt = e.Now()
+						return tx.PutLink(l)
+					}
+					return tx.DeleteLink(a.BookingID)
+				}))
+			}
+			record(a, res.Err)
+			return
+		}
+		ev := res.Event
+		if ev.ID == "" {
+			ev.ID = a.EventID
+		}
+		storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+			if a.Kind == ActCreate {
+				if err := tx.DeletePending(a.BookingID, a.Mailbox); err != nil {
+					return err
+				}
+			}
+			return tx.PutLink(Link{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: ev.ID, ChangeKey: ev.ChangeKey,
+				Hash: a.Hash, TFVersion: a.TFVersion, EvStart: a.Event.Start, EvEnd: a.Event.End, AllDay: a.Event.AllDay,
+				UpdatedAt: e.Now()})
+		}))
+		a.EventID = ev.ID
+		record(a, nil)
+	})
+
+	// 5. Cursors and mailbox health.
+	e.recordMailboxes(ctx, in, failedMailbox)
+	r.summarise(in)
+	return r
+}
+
+func (e *Engine) newTransactionID() string {
+	if e.NewTransactionID != nil {
+		return e.NewTransactionID()
+	}
+	return uuid.NewString()
+}
+
+func (e *Engine) applyLocal(tx *StoreTx, links map[string]Link, a Action) error {
+	now := e.Now()
+	switch a.Kind {
+	case ActRetire:
+		return tx.DeleteLink(a.BookingID)
+	case ActDetach:
+		l := links[a.BookingID]
+		l.Detached = true
+		l.UpdatedAt = now
+		return tx.PutLink(l)
+	case ActRecord, ActRelink:
+		ev := a.Observed
+		return tx.PutLink(Link{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: ev.ID, ChangeKey: ev.ChangeKey,
+			Hash: a.Hash, TFVersion: a.TFVersion, EvStart: ev.Start, EvEnd: ev.End, AllDay: ev.AllDay, UpdatedAt: now})
+	}
+	return fmt.Errorf("unexpected store action %s", a.Kind)
+}
+
+func (e *Engine) write(ctx context.Context, actions []Action, done func(Action, exchange.OpResult)) {
+	e.writeWithTx(ctx, actions, nil, done)
+}
+
+func (e *Engine) writeWithTx(ctx context.Context, actions []Action, txIDs map[string]string, done func(Action, exchange.OpResult)) {
+	if len(actions) == 0 {
+		return
+	}
+	ops := make([]exchange.Op, len(actions))
+	byOp := map[string]Action{}
+	for i, a := range actions {
+		op := exchange.Op{Kind: exchange.OpKind(a.Kind), Mailbox: a.Mailbox, Event: a.Event}
+		if a.Kind == ActDelete {
+			op.Event = exchange.Event{ID: a.EventID, BookingID: a.BookingID}
+		}
+		if a.Kind == ActUpdate {
+			op.Event.ID = a.EventID
+		}
+		if a.Kind == ActCreate {
+			op.TransactionID = txIDs[a.BookingID+"\x00"+a.Mailbox]
+		}
+		ops[i] = op
+		byOp[opKey(op)] = a
+	}
+	e.Calendar.Write(ctx, ops, func(results []exchange.OpResult) {
+		for _, res := range results {
+			a, ok := byOp[opKey(res.Op)]
+			if !ok {
+				continue
+			}
+			done(a, res)
+		}
+	})
+}
+
+func opKey(op exchange.Op) string {
+	return string(op.Kind) + "\x00" + op.Mailbox + "\x00" + op.Event.BookingID + "\x00" + op.Event.ID
+}
+
+// recordMailboxes saves each read mailbox's cursor (only when everything planned there succeeded, so no reported
+// change is skipped) and its health for list-resources and status.
+func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool) {
+	now := e.Now()
+	prev, _ := e.Store.MailboxStates(ctx)
+	err := e.Store.Update(ctx, func(tx *StoreTx) error {
+		for mb, o := range in.Observations {
+			st := prev[mb]
+			st.Mailbox = mb
+			switch {
+			case o.Err != nil:
+				st.LastError, st.LastErrorAt = o.Err.Error(), now
+				st.ConsecutiveFailures++
+			case failed[mb]:
+				st.LastError, st.LastErrorAt = "some changes failed; see the run log", now
+				st.ConsecutiveFailures++
+			default:
+				st.LastSync, st.LastError, st.ConsecutiveFailures = now, "", 0
+				if o.Cursor != "" {
+					w := in.Settings.Window(in.Now)
+					if err := tx.PutCursor(Cursor{Mailbox: mb, Cursor: o.Cursor, WindowStart: w.Start, WindowEnd: w.End, UpdatedAt: now}); err != nil {
+						return err
+					}
+				}
+			}
+			if err := tx.PutMailboxState(st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("record mailbox state")
+	}
+}
