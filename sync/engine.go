@@ -578,6 +578,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 
 	// 5. Cursors and mailbox health.
 	e.recordMailboxes(ctx, in, failedMailbox)
+	sort.SliceStable(r.Results, func(i, j int) bool { return r.Results[i].Seq < r.Results[j].Seq })
 	r.summarise(in)
 	return r
 }

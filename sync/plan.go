@@ -42,6 +42,7 @@ type Action struct {
 	Start     time.Time      `json:"start,omitzero"`     // the booking's (new) time, for people reading the plan
 	End       time.Time      `json:"end,omitzero"`
 	Duplicate bool           `json:"duplicate,omitempty"` // a delete of a second event for the same booking
+	Seq       int            `json:"-"`                   // position in the plan; results are reported in this order
 }
 
 // Skip is something the pass left alone, with the reason an admin needs.
@@ -213,6 +214,9 @@ func MakePlan(in *PlanInput) *Plan {
 		p.planBooking(id)
 	}
 	p.guardDeletes()
+	for i := range p.plan.Actions {
+		p.plan.Actions[i].Seq = i
+	}
 	return p.plan
 }
 
@@ -321,8 +325,8 @@ func (p *planner) deleteOrphans(id, keepMailbox string, l Link, hasL bool, why s
 			if hasL && l.Mailbox == mb && l.EventID == ev.ID {
 				continue
 			}
-			if other, ok := p.linkedEvent[mb+"\x00"+ev.ID]; ok && other != id {
-				continue
+			if _, linked := p.linkedEvent[mb+"\x00"+ev.ID]; linked {
+				continue // a linked event is never an orphan: its own booking decides its fate
 			}
 			reason := why
 			dup := false

@@ -43,6 +43,8 @@ func Render(b tf.Booking, s Settings) exchange.Event {
 	return ev
 }
 
+// include_location = false keeps the address out of the body too, since "location
+// information in the booking" means both places to an admin.
 // Body labels are Swedish, like the subject's kind label: the technicians read them in TF's language.
 func renderBody(b tf.Booking, s Settings) string {
 	var sb strings.Builder
@@ -58,7 +60,9 @@ func renderBody(b tf.Booking, s Settings) string {
 		sb.WriteString("</p>\n")
 	}
 	field("Boknings-id", html.EscapeString(cleanLine(b.ID)))
-	field("Objekt/adress", html.EscapeString(cleanLine(b.Location)))
+	if s.IncludeLocation {
+		field("Objekt/adress", html.EscapeString(cleanLine(b.Location)))
+	}
 	if d := cleanText(b.Description); d != "" {
 		field("Beskrivning", strings.ReplaceAll(html.EscapeString(truncate(d, maxDescription)), "\n", "<br>"))
 	}

@@ -1,0 +1,347 @@
+package cmd
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tfsync/exchange"
+	"tfsync/exchange/emulator"
+	calsync "tfsync/sync"
+	"tfsync/testdata/demo"
+	"tfsync/tf"
+)
+
+var testNow = time.Date(2026, 3, 20, 10, 0, 0, 0, time.UTC)
+
+// env is a configured installation: a TF database with the demo data, a config file, and the emulator core as
+// the calendar backend.
+type env struct {
+	t      *testing.T
+	dir    string
+	config string
+	em     *emulator.Emulator
+	db     *sql.DB
+	now    time.Time
+}
+
+func newEnv(t *testing.T, extraConfig string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), now: testNow}
+	tfPath := filepath.Join(dir, "tf.db")
+	ctx := context.Background()
+	if err := tf.CreateSchema(ctx, tfPath); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+tfPath+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e.db = db
+	zone, _ := time.LoadLocation("Europe/Stockholm")
+	if err := demo.Seed(ctx, db, testNow, zone); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `[tf]
+database = "tf.db"
+[exchange]
+mode = "graph"
+[exchange.graph]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret = "env:TFSYNC_TEST_SECRET"
+[sync]
+allowed_domains = ["example.com"]
+` + extraConfig
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TFSYNC_TEST_SECRET", "s3cr3t-value-never-printed")
+	e.em = emulator.New(emulator.Options{Now: func() time.Time { return e.now }})
+	for _, mb := range []string{"anna.lindqvist@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com", "johan.berg@example.com", "karin.ek@example.com", "leif@svenssonstak.example.org"} {
+		e.em.AddMailbox(mb, emulator.MailboxOptions{})
+	}
+	return e
+}
+
+// run runs tfsync with args and returns the exit code, stdout and stderr.
+func (e *env) run(args ...string) (int, string, string) {
+	e.t.Helper()
+	io, out, errOut := TestIO()
+	f := NewFactory(io)
+	f.Now = func() time.Time { return e.now }
+	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+	code := run(context.Background(), f, append(args, "--config", e.config))
+	return code, out.String(), errOut.String()
+}
+
+func TestSyncJSONAndIdempotence(t *testing.T) {
+	e := newEnv(t, "")
+	code, out, stderr := e.run("sync", "--output", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	var r struct {
+		RunID     string `json:"run_id"`
+		Mailboxes []struct {
+			Mailbox string
+			Created int
+		}
+		Skipped []struct{ Resource, Reason string }
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	created := 0
+	for _, m := range r.Mailboxes {
+		created += m.Created
+	}
+	if created != 29 || r.RunID == "" || len(r.Skipped) != 2 {
+		t.Fatalf("summary: %+v", r)
+	}
+	// Every log line is JSON (stderr is not a terminal) and carries the run id.
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m["run_id"] != r.RunID {
+			t.Fatalf("log line without run id %s: %q", r.RunID, line)
+		}
+	}
+	code, out, _ = e.run("dry-run")
+	if code != ExitOK || !strings.Contains(out, "Nothing to do") {
+		t.Fatalf("dry-run after sync: exit %d\n%s", code, out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Run("partial", func(t *testing.T) {
+		e := newEnv(t, "")
+		e.em.SetFault(func(op, mb string) error {
+			if mb == "sara.nilsson@example.com" {
+				return fmt.Errorf("injected: %w", exchange.ErrUnavailable)
+			}
+			return nil
+		})
+		code, out, _ := e.run("sync")
+		if code != ExitPartial || !strings.Contains(out, "sara.nilsson@example.com was not synced") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("all mailboxes unreachable", func(t *testing.T) {
+		e := newEnv(t, "")
+		e.em.SetFault(func(op, mb string) error { return fmt.Errorf("injected: %w", exchange.ErrAuth) })
+		if code, _, _ := e.run("sync"); code != ExitAuth {
+			t.Fatalf("exit %d", code)
+		}
+	})
+	t.Run("held deletes, then --force", func(t *testing.T) {
+		e := newEnv(t, "")
+		if code, _, _ := e.run("sync"); code != ExitOK {
+			t.Fatal(code)
+		}
+		if _, err := e.db.Exec(`DELETE FROM bookings WHERE resource_id = 'RES-102'`); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := e.run("sync")
+		if code != ExitHeld || !strings.Contains(out, "held back") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		if n := len(e.em.Events("mehmet.yilmaz@example.com")); n == 0 {
+			t.Fatal("held deletes were applied")
+		}
+		if code, _, _ := e.run("sync", "--force"); code != ExitOK {
+			t.Fatalf("--force: exit %d", code)
+		}
+		if n := len(e.em.Events("mehmet.yilmaz@example.com")); n != 0 {
+			t.Fatalf("%d events left after --force", n)
+		}
+	})
+	t.Run("config error", func(t *testing.T) {
+		e := newEnv(t, "show_as = \"bussy\"\n")
+		code, _, stderr := e.run("sync")
+		if code != ExitUsage || !strings.Contains(stderr, "tfsync.toml:11") || !strings.Contains(stderr, "show_as") {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+	})
+	t.Run("bad flag", func(t *testing.T) {
+		e := newEnv(t, "")
+		code, _, stderr := e.run("sync", "--bogus")
+		if code != ExitUsage || !strings.Contains(stderr, "--bogus") {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+	})
+	t.Run("lock held by a running pass", func(t *testing.T) {
+		e := newEnv(t, "")
+		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-time.Minute), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Release()
+		code, out, stderr := e.run("sync")
+		if code != ExitOK || out != "" || !strings.Contains(stderr, "is running") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+		}
+		if n := len(e.em.Events("anna.lindqvist@example.com")); n != 0 {
+			t.Fatal("a second pass synced while the lock was held")
+		}
+	})
+	t.Run("lock held far too long", func(t *testing.T) {
+		e := newEnv(t, "")
+		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-3*time.Hour), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Release()
+		if code, _, stderr := e.run("sync"); code != ExitLockStale || !strings.Contains(stderr, "hung process") {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+	})
+}
+
+func TestExitCodeMapping(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{fmt.Errorf("x: %w", calsync.ErrPartial), 4},
+		{fmt.Errorf("x: %w", calsync.ErrDeletesHeld), 5},
+		{fmt.Errorf("x: %w", calsync.ErrAllMailboxesFailed), 3},
+		{fmt.Errorf("x: %w", exchange.ErrAuth), 3},
+		{&calsync.LockHeldError{PID: 1, Since: testNow}, 0},
+		{&calsync.LockHeldError{PID: 1, Since: testNow, Stale: true}, 6},
+		{&usageError{"bad"}, 2},
+		{fmt.Errorf("x: %w", ErrConfig), 2},
+		{errors.New("anything else"), 1},
+	} {
+		if got := ExitCode(tc.err); got != tc.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestTestConnection(t *testing.T) {
+	t.Run("all good", func(t *testing.T) {
+		e := newEnv(t, "")
+		code, out, _ := e.run("test-connection")
+		if code != ExitOK || !strings.Contains(out, "Connection test passed") || !strings.Contains(out, "SKIP  resource RES-105") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("blocked mailbox", func(t *testing.T) {
+		e := newEnv(t, "")
+		if err := e.em.SetMailbox("sara.nilsson@example.com", emulator.MailboxOptions{Blocked: true}); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := e.run("test-connection", "--output", "json")
+		var res checkList
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err, out)
+		}
+		if code != ExitAuth || res.OK {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		failed := ""
+		for _, c := range res.Checks {
+			if !c.OK {
+				failed += c.Name + ": " + c.Message
+			}
+		}
+		if !strings.Contains(failed, "sara.nilsson@example.com") {
+			t.Fatalf("failed checks: %s", failed)
+		}
+	})
+	t.Run("secret not set", func(t *testing.T) {
+		e := newEnv(t, "")
+		t.Setenv("TFSYNC_TEST_SECRET", "")
+		code, out, _ := e.run("test-connection")
+		if code != ExitUsage || !strings.Contains(out, "TFSYNC_TEST_SECRET") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("no resource enabled", func(t *testing.T) {
+		e := newEnv(t, "")
+		if _, err := e.db.Exec(`UPDATE resources SET sync_enabled = 0`); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := e.run("test-connection")
+		if code == ExitOK || !strings.Contains(out, "no resource is enabled") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+}
+
+func TestListResources(t *testing.T) {
+	e := newEnv(t, "")
+	e.run("sync")
+	code, out, _ := e.run("list-resources", "--check")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"RES-105", "no e-mail address", "outside allowed_domains", "anna.lindqvist@example.com", "Karin Ek"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+	code, out, _ = e.run("list-resources", "--output", "json")
+	var rows []ResourceRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 {
+		t.Fatal(err, out)
+	}
+	linked := 0
+	for _, r := range rows {
+		linked += r.Linked
+	}
+	if linked != 29 {
+		t.Errorf("linked = %d", linked)
+	}
+}
+
+func TestFlagsReachOptions(t *testing.T) {
+	io, _, _ := TestIO()
+	f := NewFactory(io)
+	var got *SyncOptions
+	c := NewCmdSync(f, func(_ context.Context, o *SyncOptions) error { got = o; return nil })
+	c.SetArgs([]string{"--full", "--force"})
+	if err := c.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Full || !got.Force || got.Rebuild {
+		t.Errorf("options = %+v", got)
+	}
+}
+
+func TestSecretNeverInCommandOutput(t *testing.T) {
+	e := newEnv(t, "")
+	var all strings.Builder
+	for _, args := range [][]string{{"sync"}, {"dry-run", "--output", "json"}, {"test-connection"}, {"list-resources"}, {"sync", "--output", "json", "--log-level", "debug"}} {
+		_, out, errOut := e.run(args...)
+		all.WriteString(out + errOut)
+	}
+	if strings.Contains(all.String(), "s3cr3t-value-never-printed") {
+		t.Fatal("the client secret appeared in output")
+	}
+}
+
+func TestDemoCommand(t *testing.T) {
+	io, out, _ := TestIO()
+	f := NewFactory(io)
+	code := run(context.Background(), f, []string{"demo", "--dir", t.TempDir()})
+	s := out.String()
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, s)
+	}
+	for _, want := range []string{"Pass 1", "29", demo.MovedBooking + " now:", "version 2", "Erik Johansson", "outside allowed_domains", "mailboxes outside allowed_domains: 0"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+}

@@ -1,0 +1,615 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/rs/zerolog"
+)
+
+// Store errors. Both reach the admin through cmd, so the wrapped messages say what to do.
+var (
+	// ErrStoreCorrupt: the mapping store's file is not an SQLite database or fails its integrity check. The fix is
+	// `tfsync sync --rebuild`, which moves the file aside (RebuildStore) and relinks every event by its booking id.
+	ErrStoreCorrupt = errors.New("mapping store is damaged")
+	// ErrStoreTooNew: the mapping store was migrated by a newer tfsync than this one.
+	ErrStoreTooNew = errors.New("mapping store was written by a newer tfsync")
+)
+
+//go:embed migrations/*.sql
+var storeMigrationFS embed.FS
+
+// storeDSNParams are applied by go-sqlite3 to every connection it opens. busy_timeout, foreign_keys and synchronous
+// are per connection, so they must be here rather than run once. WAL lets list-resources read while a pass writes,
+// and synchronous=NORMAL is durable in WAL mode except for the last commits before a power loss, which the next pass
+// repairs through booking ids. _txlock=immediate makes every transaction take the write lock at BEGIN, so two
+// writers queue on busy_timeout instead of failing with SQLITE_BUSY when a read lock cannot be upgraded.
+const storeDSNParams = "_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL&_journal_mode=WAL&_txlock=immediate"
+
+// storeTimeLayout is RFC 3339 with a fixed nine-digit fraction: exact, and it sorts correctly as text.
+const storeTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// storeSQLiteHeader starts every SQLite database file.
+var storeSQLiteHeader = []byte("SQLite format 3\x00")
+
+// Link ties a TF booking to the event tfsync wrote for it in one mailbox.
+type Link struct {
+	BookingID string
+	Mailbox   string
+	EventID   string
+	ChangeKey string
+	Hash      string // hash of the event content last written
+	TFVersion int64  // the booking's TF version last synced
+	EvStart   time.Time
+	EvEnd     time.Time // the event's times as last seen (UTC when read back)
+	AllDay    bool
+	Detached  bool
+	UpdatedAt time.Time // set by the store to the transaction's time on every PutLink
+}
+
+// Pending is a create sent to a mailbox but not yet confirmed.
+type Pending struct {
+	BookingID     string
+	Mailbox       string
+	TransactionID string
+	CreatedAt     time.Time // zero means the transaction's time
+}
+
+// Cursor is a mailbox's change cursor and the window it was made for.
+type Cursor struct {
+	Mailbox     string
+	Cursor      string
+	WindowStart time.Time
+	WindowEnd   time.Time
+	UpdatedAt   time.Time // set by the store to the transaction's time on every PutCursor
+}
+
+// MailboxState is a mailbox's health as of its last pass.
+type MailboxState struct {
+	Mailbox             string
+	LastSync            time.Time
+	LastError           string
+	LastErrorAt         time.Time
+	HeldDeletes         int
+	ConsecutiveFailures int
+}
+
+// RunRecord is one pass in the run history.
+type RunRecord struct {
+	ID         string
+	StartedAt  time.Time
+	FinishedAt time.Time // zero while the pass runs, or when it died
+	ExitCode   int
+	Summary    []byte // JSON; nil for none
+}
+
+// Store is the SQLite mapping store. Its methods are safe for concurrent use; several processes may open the same
+// file (the run lock, not the store, keeps two passes apart).
+type Store struct {
+	db   *sql.DB
+	path string
+	now  func() time.Time
+}
+
+// OpenStore opens the mapping store at path, creating it if it does not exist, and applies any pending migrations.
+// An existing file that is not an SQLite database or fails PRAGMA quick_check is never treated as empty: the error
+// wraps ErrStoreCorrupt. A store migrated by a newer tfsync fails with ErrStoreTooNew. now stamps the rows'
+// updated_at times; nil means time.Now.
+func OpenStore(ctx context.Context, path string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if path == "" {
+		return nil, errors.New("open mapping store: no path: set [state] path in the config")
+	}
+	// go-sqlite3 cuts a plain file name at the first '?' to read its options.
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open mapping store %s: the path contains '?', which SQLite cannot open: choose another [state] path", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("open mapping store %s: folder %s does not exist: create it or change [state] path", path, dir)
+		}
+	}
+	existing := false
+	switch fi, err := os.Stat(path); {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("open mapping store %s: it is a folder: set [state] path to a file name", path)
+	case err == nil:
+		// SQLite itself treats an empty file as a new database, and an empty file is what a crash between
+		// creating the store and its first commit leaves, so only a non-empty file must look like SQLite.
+		existing = fi.Size() > 0
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("open mapping store %s: %w", path, err)
+	}
+	if existing {
+		if err := checkStoreHeader(path); err != nil {
+			return nil, err
+		}
+	}
+
+	db, err := sql.Open("sqlite3", path+"?"+storeDSNParams)
+	if err != nil {
+		return nil, fmt.Errorf("open mapping store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, now: now}
+	if err := s.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepare checks the opened file and brings its schema up to date.
+func (s *Store) prepare(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.wrapErr("open mapping store", err)
+	}
+	if err := s.quickCheck(ctx); err != nil {
+		return err
+	}
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return s.wrapErr("read journal mode", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		// Some network file systems cannot hold WAL's shared memory. The store still works, only with less
+		// concurrency, so this is worth a warning rather than a refusal.
+		zerolog.Ctx(ctx).Warn().Str("path", s.path).Str("journal_mode", mode).
+			Msg("mapping store is not in WAL mode; keep [state] path on a local disk")
+	}
+	return s.migrate(ctx)
+}
+
+// quickCheck runs PRAGMA quick_check, which reads every page, and turns any finding into ErrStoreCorrupt.
+func (s *Store) quickCheck(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return s.wrapErr("check mapping store", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return s.wrapErr("check mapping store", err)
+		}
+		// SQLite prefixes the first finding with "*** in database main ***" and a newline.
+		line = strings.TrimSpace(strings.TrimPrefix(line, "*** in database main ***"))
+		if line != "ok" && line != "" {
+			problems = append(problems, strings.ReplaceAll(line, "\n", " "))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrapErr("check mapping store", err)
+	}
+	if len(problems) > 0 {
+		if len(problems) > 3 {
+			problems = append(problems[:3], fmt.Sprintf("and %d more", len(problems)-3))
+		}
+		return &storeCorruptError{path: s.path, cause: fmt.Errorf("integrity check: %s", strings.Join(problems, "; "))}
+	}
+	return nil
+}
+
+// checkStoreHeader rejects a non-empty file that does not start like an SQLite database, before SQLite touches it.
+func checkStoreHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open mapping store %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(storeSQLiteHeader))
+	if _, err := io.ReadFull(f, head); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("open mapping store %s: %w", path, err)
+	}
+	if !bytes.Equal(head, storeSQLiteHeader) {
+		return &storeCorruptError{path: path, cause: errors.New("the file is not an SQLite database")}
+	}
+	return nil
+}
+
+// storeCorruptError explains a damaged store and its fix. It unwraps to ErrStoreCorrupt and to its cause.
+type storeCorruptError struct {
+	path  string
+	cause error
+}
+
+func (e *storeCorruptError) Error() string {
+	return fmt.Sprintf("the mapping store at %s is damaged (%v): run \"tfsync sync --rebuild\", which moves it aside "+
+		"and relinks every event through its booking id; nothing in the calendars is lost", e.path, e.cause)
+}
+
+func (e *storeCorruptError) Unwrap() []error { return []error{ErrStoreCorrupt, e.cause} }
+
+// wrapErr wraps err with what was being done, and as ErrStoreCorrupt when SQLite found the file damaged.
+func (s *Store) wrapErr(doing string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+			return &storeCorruptError{path: s.path, cause: fmt.Errorf("%s: %w", doing, err)}
+		case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrReadonly:
+			return fmt.Errorf("%s %s: %w: check that the account running tfsync may read and write the file and "+
+				"its folder, or change [state] path", doing, s.path, err)
+		case sqlite3.ErrBusy:
+			return fmt.Errorf("%s %s: %w: another program kept the store locked for more than 5 seconds; close "+
+				"any tool that has it open", doing, s.path, err)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", doing, s.path, err)
+}
+
+// storeMigration is one embedded schema file, numbered by its name's leading digits ("0001_init.sql" is 1).
+type storeMigration struct {
+	version int
+	name    string
+}
+
+func storeMigrations() ([]storeMigration, error) {
+	names, err := fs.Glob(storeMigrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []storeMigration
+	seen := map[int]string{}
+	for _, name := range names {
+		base := path.Base(name)
+		digits, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(digits)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: the name must start with its number, as in 0001_init.sql", base)
+		}
+		if other, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s have the same number", other, base)
+		}
+		seen[v] = base
+		ms = append(ms, storeMigration{version: v, name: name})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies the embedded migrations the store lacks, in order, each in its own transaction, and records them
+// in the migrations table.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := storeMigrations()
+	if err != nil {
+		return fmt.Errorf("read embedded migrations: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return s.wrapErr("create migrations table", err)
+	}
+
+	applied := map[int]bool{}
+	rows, err := s.db.QueryContext(ctx, "SELECT version FROM migrations")
+	if err != nil {
+		return s.wrapErr("read applied migrations", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return s.wrapErr("read applied migrations", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return s.wrapErr("read applied migrations", err)
+	}
+
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	latest := 0
+	if len(ms) > 0 {
+		latest = ms[len(ms)-1].version
+	}
+	for v := range applied {
+		if !known[v] {
+			return fmt.Errorf("%w: the store at %s has schema migration %d, this tfsync knows up to %d: "+
+				"run the newer tfsync, or point [state] path at another file", ErrStoreTooNew, s.path, v, latest)
+		}
+	}
+
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		if err := s.applyMigration(ctx, m); err != nil {
+			return err
+		}
+		zerolog.Ctx(ctx).Debug().Str("path", s.path).Str("migration", path.Base(m.name)).Msg("migrated mapping store")
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, m storeMigration) error {
+	body, err := storeMigrationFS.ReadFile(m.name)
+	if err != nil {
+		return fmt.Errorf("read migration %s: %w", m.name, err)
+	}
+	doing := "apply migration " + path.Base(m.name) + " to"
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrapErr(doing, err)
+	}
+	defer tx.Rollback()
+	// Another process opening the store at the same moment may have applied it since we looked; the immediate
+	// transaction makes this second look authoritative.
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM migrations WHERE version = ?", m.version).Scan(&n); err != nil {
+		return s.wrapErr(doing, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return s.wrapErr(doing, err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)",
+		m.version, path.Base(m.name), storeTime(s.now())); err != nil {
+		return s.wrapErr(doing, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrapErr(doing, err)
+	}
+	return nil
+}
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store. In WAL mode the last connection to close checkpoints the log into the main file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close mapping store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Links returns every link, keyed by booking id.
+func (s *Store) Links(ctx context.Context) (map[string]Link, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT booking_id, mailbox, event_id, change_key, hash, tf_version,
+		ev_start, ev_end, all_day, detached, updated_at FROM links`)
+	if err != nil {
+		return nil, s.wrapErr("read links from", err)
+	}
+	defer rows.Close()
+	links := map[string]Link{}
+	for rows.Next() {
+		var l Link
+		if err := rows.Scan(&l.BookingID, &l.Mailbox, &l.EventID, &l.ChangeKey, &l.Hash, &l.TFVersion,
+			storeTimeDest{&l.EvStart}, storeTimeDest{&l.EvEnd}, &l.AllDay, &l.Detached,
+			storeTimeDest{&l.UpdatedAt}); err != nil {
+			return nil, s.wrapErr("read links from", err)
+		}
+		links[l.BookingID] = l
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrapErr("read links from", err)
+	}
+	return links, nil
+}
+
+// PendingCreates returns the journal of creates not yet confirmed, oldest first.
+func (s *Store) PendingCreates(ctx context.Context) ([]Pending, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT booking_id, mailbox, transaction_id, created_at FROM pending
+		ORDER BY created_at, booking_id, mailbox`)
+	if err != nil {
+		return nil, s.wrapErr("read pending creates from", err)
+	}
+	defer rows.Close()
+	var ps []Pending
+	for rows.Next() {
+		var p Pending
+		if err := rows.Scan(&p.BookingID, &p.Mailbox, &p.TransactionID, storeTimeDest{&p.CreatedAt}); err != nil {
+			return nil, s.wrapErr("read pending creates from", err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrapErr("read pending creates from", err)
+	}
+	return ps, nil
+}
+
+// Cursors returns every mailbox's cursor, keyed by mailbox.
+func (s *Store) Cursors(ctx context.Context) (map[string]Cursor, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT mailbox, cursor, window_start, window_end, updated_at FROM cursors`)
+	if err != nil {
+		return nil, s.wrapErr("read cursors from", err)
+	}
+	defer rows.Close()
+	cs := map[string]Cursor{}
+	for rows.Next() {
+		var c Cursor
+		if err := rows.Scan(&c.Mailbox, &c.Cursor, storeTimeDest{&c.WindowStart}, storeTimeDest{&c.WindowEnd},
+			storeTimeDest{&c.UpdatedAt}); err != nil {
+			return nil, s.wrapErr("read cursors from", err)
+		}
+		cs[c.Mailbox] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrapErr("read cursors from", err)
+	}
+	return cs, nil
+}
+
+// MailboxStates returns every mailbox's state, keyed by mailbox.
+func (s *Store) MailboxStates(ctx context.Context) (map[string]MailboxState, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT mailbox, last_sync, last_error, last_error_at, held_deletes,
+		consecutive_failures FROM mailboxes`)
+	if err != nil {
+		return nil, s.wrapErr("read mailbox states from", err)
+	}
+	defer rows.Close()
+	ms := map[string]MailboxState{}
+	for rows.Next() {
+		var m MailboxState
+		if err := rows.Scan(&m.Mailbox, storeTimeDest{&m.LastSync}, &m.LastError, storeTimeDest{&m.LastErrorAt},
+			&m.HeldDeletes, &m.ConsecutiveFailures); err != nil {
+			return nil, s.wrapErr("read mailbox states from", err)
+		}
+		ms[m.Mailbox] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrapErr("read mailbox states from", err)
+	}
+	return ms, nil
+}
+
+// Runs returns up to limit runs, newest first; limit <= 0 returns them all.
+func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite's "no limit"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, started_at, finished_at, exit_code, summary FROM runs
+		ORDER BY started_at DESC, id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, s.wrapErr("read runs from", err)
+	}
+	defer rows.Close()
+	var rs []RunRecord
+	for rows.Next() {
+		var r RunRecord
+		var summary sql.NullString
+		if err := rows.Scan(&r.ID, storeTimeDest{&r.StartedAt}, storeTimeDest{&r.FinishedAt}, &r.ExitCode,
+			&summary); err != nil {
+			return nil, s.wrapErr("read runs from", err)
+		}
+		if summary.Valid {
+			r.Summary = []byte(summary.String)
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrapErr("read runs from", err)
+	}
+	return rs, nil
+}
+
+// Update runs fn in one write transaction and commits it when fn returns nil; on an error (or a panic) nothing fn
+// wrote is kept and fn's error is returned as is. Every UpdatedAt fn's writes set is the store clock's time when
+// Update began. A cancelled ctx rolls the transaction back, so to record writes already confirmed by a server while
+// shutting down, pass context.WithoutCancel(ctx).
+func (s *Store) Update(ctx context.Context, fn func(tx *StoreTx) error) (err error) {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrapErr("begin update of", err)
+	}
+	tx := &StoreTx{ctx: ctx, tx: sqlTx, now: s.now().UTC(), stmts: map[string]*sql.Stmt{}, store: s}
+	committed := false
+	defer func() {
+		if !committed {
+			if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) && err != nil {
+				err = fmt.Errorf("%w (and roll back: %v)", err, rbErr)
+			}
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	committed = true
+	if err := sqlTx.Commit(); err != nil {
+		return s.wrapErr("commit update of", err)
+	}
+	return nil
+}
+
+// RebuildStore moves the store at path, with its -wal and -shm files, aside to path.corrupt-YYYYMMDDTHHMMSS (now's
+// wall time) and returns the new name of the main file, so the next OpenStore starts an empty store and the pass
+// relinks every event by its booking id. Call it with the store closed and the run lock held. A missing store is
+// not an error: movedTo is then "".
+func RebuildStore(path string, now func() time.Time) (movedTo string, err error) {
+	if now == nil {
+		now = time.Now
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("move mapping store %s aside: %w", path, err)
+	}
+	base := path + ".corrupt-" + now().Format("20060102T150405")
+	target := base
+	// Two rebuilds in one second must not overwrite the first copy (os.Rename replaces files on Windows).
+	for i := 2; ; i++ {
+		if !storeFileExists(target) && !storeFileExists(target+"-wal") && !storeFileExists(target+"-shm") {
+			break
+		}
+		target = fmt.Sprintf("%s.%d", base, i)
+	}
+	if err := os.Rename(path, target); err != nil {
+		return "", fmt.Errorf("move mapping store %s aside: %w", path, err)
+	}
+	// SQLite would replay a leftover -wal into the new store, so the companions must follow the main file.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		err := os.Rename(path+suffix, target+suffix)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return target, fmt.Errorf("moved mapping store %s to %s, but not its %s file: move or delete %s by hand before the next pass: %w",
+				path, target, suffix, path+suffix, err)
+		}
+	}
+	return target, nil
+}
+
+func storeFileExists(name string) bool {
+	_, err := os.Lstat(name)
+	return err == nil
+}
+
+// storeTime encodes t for a time column; the zero time is NULL.
+func storeTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(storeTimeLayout)
+}
+
+// storeTimeDest scans a time column into *t; NULL and "" scan as the zero time.
+type storeTimeDest struct{ t *time.Time }
+
+func (d storeTimeDest) Scan(src any) error {
+	var text string
+	switch v := src.(type) {
+	case nil:
+		*d.t = time.Time{}
+		return nil
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	default:
+		return fmt.Errorf("time column holds %T, not text", src)
+	}
+	if text == "" {
+		*d.t = time.Time{}
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return fmt.Errorf("bad time %q: %w", text, err)
+	}
+	*d.t = t.UTC()
+	return nil
+}
