@@ -176,7 +176,7 @@ func actionKeys(rs []Result) []string {
 	for _, r := range rs {
 		b, _ := json.Marshal(struct {
 			K, B, M, E, R, C string
-			H              bool
+			H                bool
 		}{string(r.Kind), r.BookingID, r.Mailbox, r.EventID, r.Reason, r.Conflict, r.Held})
 		if r.Kind == ActCreate {
 			// A create's event id is only known once it is applied.
