@@ -345,3 +345,77 @@ func TestDemoCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "conf", "tfsync.toml")
+	io, out, _ := TestIO()
+	f := NewFactory(io)
+	code := run(context.Background(), f, []string{"init", "--config", cfgPath, "--create-tf-database",
+		"--tenant-id", "contoso.onmicrosoft.com", "--client-id", "11111111-2222-3333-4444-555555555555",
+		"--allowed-domain", "example.com"})
+	if code != ExitOK {
+		t.Fatalf("init: exit %d\n%s", code, out)
+	}
+	cfg, warnings, err := LoadConfig(cfgPath)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("init's config does not load: %v %v", err, warnings)
+	}
+	if cfg.Exchange.Graph.TenantID != "contoso.onmicrosoft.com" || cfg.Sync.AllowedDomains[0] != "example.com" {
+		t.Fatalf("config = %+v", cfg)
+	}
+	// With a resource in the new TF database, test-connection passes against the emulator.
+	db, err := sql.Open("sqlite3", filepath.Join(dir, "conf", "tf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO resources (id, name, email, sync_enabled) VALUES ('R1', 'Anna', 'anna@example.com', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TFSYNC_CLIENT_SECRET", "x")
+	em := emulator.New(emulator.Options{})
+	em.AddMailbox("anna@example.com", emulator.MailboxOptions{})
+	io2, out2, _ := TestIO()
+	f2 := NewFactory(io2)
+	f2.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return em, nil }
+	if code := run(context.Background(), f2, []string{"test-connection", "--config", cfgPath}); code != ExitOK {
+		t.Fatalf("test-connection on init's config: exit %d\n%s", code, out2)
+	}
+	// A second init refuses to overwrite; the EWS variant loads too.
+	if code := run(context.Background(), f, []string{"init", "--config", cfgPath}); code != ExitUsage {
+		t.Fatalf("second init: exit %d", code)
+	}
+	ewsPath := filepath.Join(dir, "ews.toml")
+	if code := run(context.Background(), f, []string{"init", "--config", ewsPath, "--mode", "ews"}); code != ExitOK {
+		t.Fatal(code)
+	}
+	if cfg, _, err := LoadConfig(ewsPath); err != nil || cfg.Exchange.EWS.Username != `EXAMPLE\svc-tf` {
+		t.Fatalf("ews config: %v %+v", err, cfg)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	e := newEnv(t, "")
+	e.run("sync")
+	e.em.SetFault(func(op, mb string) error {
+		if mb == "sara.nilsson@example.com" {
+			return fmt.Errorf("injected: %w", exchange.ErrUnavailable)
+		}
+		return nil
+	})
+	e.now = e.now.Add(5 * time.Minute)
+	e.run("sync")
+	code, out, _ := e.run("status")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"Last passes:", "sara.nilsson@example.com", "failing (1 passes)", "anna.lindqvist@example.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "\n2026-03-20") < 2 {
+		t.Errorf("expected two passes listed:\n%s", out)
+	}
+}

@@ -89,6 +89,8 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdListResources(f, nil),
 		NewCmdTestConnection(f, nil),
 		NewCmdDemo(f, nil),
+		NewCmdInit(f, nil),
+		NewCmdStatus(f, nil),
 		NewCmdVersion(f),
 	)
 	return root

@@ -383,7 +383,7 @@ func (e *Engine) Sync(ctx context.Context) (*Report, error) {
 	in, err := e.Observe(ctx)
 	if err != nil {
 		if in != nil {
-			e.recordMailboxes(ctx, in, nil)
+			e.recordMailboxes(ctx, in, nil, nil)
 		}
 		return nil, err
 	}
@@ -577,7 +577,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	})
 
 	// 5. Cursors and mailbox health.
-	e.recordMailboxes(ctx, in, failedMailbox)
+	e.recordMailboxes(ctx, in, failedMailbox, plan.Held)
 	sort.SliceStable(r.Results, func(i, j int) bool { return r.Results[i].Seq < r.Results[j].Seq })
 	r.summarise(in)
 	return r
@@ -649,13 +649,14 @@ func opKey(op exchange.Op) string {
 
 // recordMailboxes saves each read mailbox's cursor (only when everything planned there succeeded, so no reported
 // change is skipped) and its health for list-resources and status.
-func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool) {
+func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool, held map[string]int) {
 	now := e.Now()
 	prev, _ := e.Store.MailboxStates(ctx)
 	err := e.Store.Update(ctx, func(tx *StoreTx) error {
 		for mb, o := range in.Observations {
 			st := prev[mb]
 			st.Mailbox = mb
+			st.HeldDeletes = held[mb]
 			switch {
 			case o.Err != nil:
 				st.LastError, st.LastErrorAt = o.Err.Error(), now

@@ -1,0 +1,200 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/spf13/cobra"
+
+	"tfsync/tf"
+)
+
+// InitOptions are init's flags.
+type InitOptions struct {
+	Mode           string
+	TenantID       string
+	ClientID       string
+	ClientSecret   string // a secret reference: env:NAME or file:PATH
+	AuthorityHost  string
+	GraphURL       string
+	EWSURL         string
+	EWSUser        string
+	EWSPassword    string
+	AllowedDomains []string
+	TFDatabase     string
+	CreateTF       bool
+	Force          bool
+}
+
+// NewCmdInit wires `tfsync init`.
+func NewCmdInit(f *Factory, runF func(context.Context, *InitOptions) error) *cobra.Command {
+	opts := &InitOptions{}
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Write a commented configuration file (and, with --create-tf-database, an empty TF database)",
+		Long: `init writes a commented tfsync.toml at --config with the values given as flags and placeholders for the
+rest, ready for 'tfsync test-connection'. With --create-tf-database it also creates the TF integration schema in
+the file named by --tf-database (an existing database is left as it is: the tables are created only if missing).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch opts.Mode {
+			case "graph", "ews":
+			default:
+				return &usageError{fmt.Sprintf("--mode %q is not valid: use graph or ews", opts.Mode)}
+			}
+			for _, ref := range []string{opts.ClientSecret, opts.EWSPassword} {
+				if ref != "" && !strings.HasPrefix(ref, "env:") && !strings.HasPrefix(ref, "file:") {
+					return &usageError{"give secrets as env:NAME or file:PATH, never on the command line, where other users can see them"}
+				}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runInit(cmd.Context(), f, opts)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&opts.Mode, "mode", "graph", "graph (Office 365) or ews (on-premises Exchange)")
+	fl.StringVar(&opts.TenantID, "tenant-id", "", "Directory (tenant) ID of the Entra ID app")
+	fl.StringVar(&opts.ClientID, "client-id", "", "Application (client) ID of the Entra ID app")
+	fl.StringVar(&opts.ClientSecret, "client-secret", "env:TFSYNC_CLIENT_SECRET", "where the client secret is: env:NAME or file:PATH")
+	fl.StringVar(&opts.AuthorityHost, "authority-host", "https://login.microsoftonline.com/", "Entra ID authority host")
+	fl.StringVar(&opts.GraphURL, "graph-url", "https://graph.microsoft.com", "Microsoft Graph URL")
+	fl.StringVar(&opts.EWSURL, "ews-url", "https://mail.example.com/EWS/Exchange.asmx", "EWS URL (ends in .asmx)")
+	fl.StringVar(&opts.EWSUser, "ews-username", `EXAMPLE\svc-tf`, "EWS service account")
+	fl.StringVar(&opts.EWSPassword, "ews-password", "env:TFSYNC_EWS_PASSWORD", "where the EWS password is: env:NAME or file:PATH")
+	fl.StringSliceVar(&opts.AllowedDomains, "allowed-domain", []string{"example.com"}, "e-mail domain of the organisation (repeat for more)")
+	fl.StringVar(&opts.TFDatabase, "tf-database", "tf.db", "TF integration database")
+	fl.BoolVar(&opts.CreateTF, "create-tf-database", false, "also create the TF integration schema in --tf-database")
+	fl.BoolVar(&opts.Force, "force", false, "overwrite an existing configuration file")
+	return c
+}
+
+const placeholderGUID = "00000000-0000-0000-0000-000000000000"
+
+var configTemplate = template.Must(template.New("config").Funcs(template.FuncMap{"q": tomlString, "sq": tomlLiteral}).Parse(`# tfsync configuration, written by 'tfsync init'. Check it with 'tfsync test-connection'.
+# Relative paths are resolved against this file's folder. Secrets are env:NAME, file:PATH or a literal value;
+# prefer env: or file:, and keep this file readable only by the account that runs tfsync.
+
+[tf]
+database = {{q .TFDatabase}}        # TF's integration database (SQLite)
+time_zone = "Europe/Stockholm"     # the zone of TF's wall times
+
+[state]
+path = "tfsync-state.db"           # tfsync's mapping store; the run lock is tfsync-state.db.lock
+
+[exchange]
+mode = {{q .Mode}}                    # graph (Office 365) | ews (on-premises Exchange)
+{{if eq .Mode "graph"}}
+[exchange.graph]
+# From the app registration in Entra ID (App registrations -> your app -> Overview).
+tenant_id = {{q .TenantID}}   # Directory (tenant) ID
+client_id = {{q .ClientID}}   # Application (client) ID
+client_secret = {{q .ClientSecret}}   # the secret's Value (not its Secret ID)
+# certificate = "file:tfsync-cert.pem"   # instead of client_secret: PEM with certificate and private key
+authority_host = {{q .AuthorityHost}}
+graph_url = {{q .GraphURL}}
+{{else}}
+[exchange.ews]
+url = {{q .EWSURL}}   # must end in .asmx
+username = {{sq .EWSUser}}   # DOMAIN\user or user@domain
+password = {{q .EWSPassword}}
+auth = "ntlm"                      # ntlm | basic
+access = "impersonation"           # impersonation (ApplicationImpersonation role) | delegate (Editor on each calendar)
+{{end}}
+[sync]
+# Inställningar -> Alternativ -> Integration Exchange
+kinds = ["arende", "besiktning", "kontroll", "driftatgard", "rondering"]
+default_length = "60m"             # bookings without an end
+show_as = "busy"                   # free | tentative | busy | oof | workingElsewhere
+reminder_minutes = 15              # -1: no reminder
+hide_headings = false              # true: no field labels in the event text
+include_location = true            # put the address in the event
+# Resources (Inställningar -> Grunddata -> Resurser) are synced only with an e-mail in these domains.
+allowed_domains = [{{range $i, $d := .AllowedDomains}}{{if $i}}, {{end}}{{q $d}}{{end}}]
+past_days = 7
+future_days = 90
+conflict = "tf"                    # both sides changed: tf | calendar | newest
+on_calendar_delete = "recreate"    # a technician deleted the event: recreate | detach
+max_delete_percent = 50            # hold back a mailbox's deletes above this share (tfsync sync --force applies them)
+max_delete_floor = 5
+
+# [notify]
+# email_to = ["drift@example.com"]   # a failed pass is mailed here, once per failure
+# smtp = "smtp.example.com:587"
+# from = "tfsync@example.com"
+# username = "tfsync@example.com"
+# password = "env:TFSYNC_SMTP_PASSWORD"
+`))
+
+// tomlLiteral writes a single-quoted TOML string, so a DOMAIN\user name needs no escaping.
+func tomlLiteral(s string) string {
+	if strings.ContainsAny(s, "'\n") {
+		return tomlString(s)
+	}
+	return "'" + s + "'"
+}
+
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
+	path := f.ConfigPath
+	if _, err := os.Stat(path); err == nil && !opts.Force {
+		return &usageError{fmt.Sprintf("%s already exists: edit it, or give --force to overwrite it", path)}
+	}
+	o := *opts
+	if o.TenantID == "" {
+		o.TenantID = placeholderGUID
+	}
+	if o.ClientID == "" {
+		o.ClientID = placeholderGUID
+	}
+	var buf bytes.Buffer
+	if err := configTemplate.Execute(&buf, o); err != nil {
+		return fmt.Errorf("render the configuration: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("make the config folder: %w", err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(f.IO.Out, "Wrote %s.\n", path)
+	if opts.CreateTF {
+		db := opts.TFDatabase
+		if !filepath.IsAbs(db) {
+			db = filepath.Join(filepath.Dir(path), db)
+		}
+		if err := tf.CreateSchema(ctx, db); err != nil {
+			return fmt.Errorf("create the TF schema in %s: %w", db, err)
+		}
+		fmt.Fprintf(f.IO.Out, "Created the TF integration schema in %s.\n", db)
+	}
+	if o.TenantID == placeholderGUID || o.ClientID == placeholderGUID {
+		fmt.Fprintln(f.IO.Out, "Next: fill in tenant_id and client_id from the app registration in Entra ID, set the secret, then run 'tfsync test-connection'.")
+	} else {
+		fmt.Fprintln(f.IO.Out, "Next: run 'tfsync test-connection'.")
+	}
+	return nil
+}
