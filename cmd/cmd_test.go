@@ -419,3 +419,28 @@ func TestStatus(t *testing.T) {
 		t.Errorf("expected two passes listed:\n%s", out)
 	}
 }
+
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	var buf strings.Builder
+	clock := testNow
+	p := newProgress(&buf, func() time.Time { clock = clock.Add(time.Second); return clock })
+	p(50, 500)
+	p(500, 500)
+	if got := buf.String(); !strings.Contains(got, "50 of 500 (10%)") || !strings.HasSuffix(got, "500 of 500 (100%)\n") {
+		t.Errorf("progress = %q", got)
+	}
+	buf.Reset()
+	newProgress(&buf, time.Now)(5, 10)
+	if buf.Len() != 0 {
+		t.Error("small passes show no progress")
+	}
+	io, _, _ := TestIO()
+	f := NewFactory(io)
+	if f.showProgress() {
+		t.Error("progress shown when stderr is not a terminal")
+	}
+	io.ErrTTY, f.LogFormat = true, "json"
+	if f.showProgress() {
+		t.Error("progress shown with JSON logs")
+	}
+}

@@ -111,5 +111,8 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		Full:        o.Full,
 		Concurrency: cfg.Sync.Concurrency,
 	}
+	if f.showProgress() {
+		p.engine.Progress = newProgress(f.IO.ErrOut, f.Now)
+	}
 	return p, nil
 }

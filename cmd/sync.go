@@ -56,6 +56,9 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	return report.Err()
 }
 
+// keepRuns is how many run records the store keeps.
+const keepRuns = 1000
+
 // recordRun keeps a history of passes for `tfsync status` and list-resources.
 func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsync.Report, runErr error) {
 	summary, _ := json.Marshal(struct {
@@ -66,8 +69,13 @@ func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsyn
 	if r != nil {
 		started = r.Started
 	}
-	err := p.store.Update(ctx, func(tx *calsync.StoreTx) error {
-		return tx.PutRun(calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr), Summary: summary})
+	err := p.store.Update(context.WithoutCancel(ctx), func(tx *calsync.StoreTx) error {
+		if err := tx.PutRun(calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr), Summary: summary}); err != nil {
+			return err
+		}
+		// A pass every two minutes is a quarter of a million runs a year; status needs only the recent ones.
+		_, err := tx.PruneRuns(keepRuns)
+		return err
 	})
 	if err != nil {
 		l := f.Logger(runID)

@@ -30,6 +30,9 @@ type Engine struct {
 	Concurrency int
 	// NewTransactionID makes the idempotency key of a new create; tests inject a deterministic one.
 	NewTransactionID func() string
+	// Progress, when set, is told how many calendar writes of the pass are confirmed so far (a long first pass
+	// shows it on a terminal). It is called from one goroutine at a time.
+	Progress func(done, total int)
 }
 
 // Observe reads everything the planner needs. It changes nothing anywhere. An error means the pass cannot go on
@@ -399,6 +402,9 @@ func (e *Engine) Sync(ctx context.Context) (*Report, error) {
 // before they are sent, and a mailbox's change cursor is saved only after every change it reported was acted on.
 func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	log := zerolog.Ctx(ctx)
+	// Changes the servers have confirmed are recorded even when the pass is being stopped: losing them would
+	// turn a clean shutdown into work for the crash recovery.
+	sctx := context.WithoutCancel(ctx)
 	r := &Report{RunID: e.RunID, Plan: plan, Skipped: plan.Skipped}
 	failedMailbox := map[string]bool{}
 	done := map[ActionKind]map[string]bool{ActDelete: {}, ActMoveTF: {}, ActRelink: {}}
@@ -462,7 +468,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 			continue
 		}
 		ev := a.Observed
-		storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+		storeErr(a, e.Store.Update(sctx, func(tx *StoreTx) error {
 			return tx.PutLink(Link{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: a.EventID,
 				ChangeKey: ev.ChangeKey, Hash: a.Hash, TFVersion: v, EvStart: ev.Start, EvEnd: ev.End,
 				AllDay: ev.AllDay, UpdatedAt: e.Now()})
@@ -476,7 +482,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 			record(a, res.Err)
 			return
 		}
-		storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+		storeErr(a, e.Store.Update(sctx, func(tx *StoreTx) error {
 			if l, ok := links[a.BookingID]; ok && l.EventID == a.EventID && l.Mailbox == a.Mailbox {
 				return tx.DeleteLink(a.BookingID)
 			}
@@ -487,7 +493,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 
 	// 3. Store-only actions, in one transaction.
 	if len(local) > 0 {
-		err := e.Store.Update(ctx, func(tx *StoreTx) error {
+		err := e.Store.Update(sctx, func(tx *StoreTx) error {
 			for _, a := range local {
 				if err := e.applyLocal(tx, links, a); err != nil {
 					return err
@@ -514,12 +520,12 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 		ready = append(ready, a)
 	}
 	pendingTx := map[string]string{}
-	if prev, err := e.Store.PendingCreates(ctx); err == nil {
+	if prev, err := e.Store.PendingCreates(sctx); err == nil {
 		for _, pc := range prev {
 			pendingTx[pc.BookingID+"\x00"+pc.Mailbox] = pc.TransactionID
 		}
 	}
-	err := e.Store.Update(ctx, func(tx *StoreTx) error {
+	err := e.Store.Update(sctx, func(tx *StoreTx) error {
 		for i := range ready {
 			a := &ready[i]
 			if a.Kind != ActCreate {
@@ -545,7 +551,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 		if res.Err != nil {
 			if a.Kind == ActUpdate && errors.Is(res.Err, exchange.ErrNotFound) {
 				// The event vanished between the read and the write: treat it as deleted by the technician.
-				storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+				storeErr(a, e.Store.Update(sctx, func(tx *StoreTx) error {
 					if e.Settings.OnCalendarDelete == DeleteDetach {
 						l := links[a.BookingID]
 						l.Detached = true
@@ -562,7 +568,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 		if ev.ID == "" {
 			ev.ID = a.EventID
 		}
-		storeErr(a, e.Store.Update(ctx, func(tx *StoreTx) error {
+		storeErr(a, e.Store.Update(sctx, func(tx *StoreTx) error {
 			if a.Kind == ActCreate {
 				if err := tx.DeletePending(a.BookingID, a.Mailbox); err != nil {
 					return err
@@ -577,7 +583,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	})
 
 	// 5. Cursors and mailbox health.
-	e.recordMailboxes(ctx, in, failedMailbox, plan.Held)
+	e.recordMailboxes(sctx, in, failedMailbox, plan.Held)
 	sort.SliceStable(r.Results, func(i, j int) bool { return r.Results[i].Seq < r.Results[j].Seq })
 	r.summarise(in)
 	return r
@@ -616,6 +622,7 @@ func (e *Engine) writeWithTx(ctx context.Context, actions []Action, txIDs map[st
 	if len(actions) == 0 {
 		return
 	}
+	confirmed := 0
 	ops := make([]exchange.Op, len(actions))
 	byOp := map[string]Action{}
 	for i, a := range actions {
@@ -639,6 +646,10 @@ func (e *Engine) writeWithTx(ctx context.Context, actions []Action, txIDs map[st
 				continue
 			}
 			done(a, res)
+		}
+		confirmed += len(results)
+		if e.Progress != nil {
+			e.Progress(confirmed, len(ops))
 		}
 	})
 }

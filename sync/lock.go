@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -85,6 +84,7 @@ func (e *LockHeldError) Unwrap() []error {
 // one process also exclude each other.
 func AcquireRunLock(storePath string, now time.Time, staleAfter time.Duration) (*RunLock, error) {
 	path := storePath + ".lock"
+	initRunLockFile(path)
 	// The lock file is never deleted: removing it while another process waits on the old file would let two
 	// processes hold "the" lock on two different files.
 	fl := flock.New(path, flock.SetPermissions(0o644))
@@ -133,6 +133,21 @@ func runLockHeld(path string, now time.Time, staleAfter time.Duration) *LockHeld
 	return e
 }
 
+// initRunLockFile makes byte 0 of a new lock file a newline, so the file reads as plain JSON. It must happen before
+// locking, because on Windows the holder's second handle cannot write that byte. Every process writes the same
+// byte, so racing here is harmless, and a failure (the file is locked, or not ours to write) changes nothing that
+// TryLock will not report.
+func initRunLockFile(path string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		_, _ = f.WriteAt([]byte{'\n'}, 0)
+	}
+}
+
 // writeRunLockInfo writes the holder's details through a second handle, since flock's own handle is read-only.
 // Closing that handle does not release the lock: flock(2) and LockFileEx locks belong to the locking handle.
 func writeRunLockInfo(path string, info runLockInfo) error {
@@ -150,14 +165,7 @@ func writeRunLockInfo(path string, info runLockInfo) error {
 		f.Close()
 		return err
 	}
-	record := append(data, '\n')
-	off := int64(runLockInfoOffset)
-	if runtime.GOOS != "windows" {
-		// Byte 0 is writable here: make it a newline, so the file is plain JSON to anyone who reads it.
-		record = append([]byte{'\n'}, record...)
-		off = 0
-	}
-	if _, err := f.WriteAt(record, off); err != nil {
+	if _, err := f.WriteAt(append(data, '\n'), runLockInfoOffset); err != nil {
 		f.Close()
 		return err
 	}

@@ -21,17 +21,14 @@ func TestAcquireRunLockWritesHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer l.Release() // for early failures; Release is idempotent
 	if l.Path() != store+".lock" {
 		t.Errorf("Path() = %q, want %q", l.Path(), store+".lock")
 	}
-	data, err := os.ReadFile(store + ".lock")
+	// While it is held, read the details as another process does: on Windows byte 0 is locked.
+	info, err := readRunLockInfo(store + ".lock")
 	if err != nil {
 		t.Fatal(err)
-	}
-	t.Logf("lock file: %q", data)
-	var info runLockInfo
-	if err := json.Unmarshal(data, &info); err != nil {
-		t.Fatalf("lock file %q is not JSON: %v", data, err)
 	}
 	host, _ := os.Hostname()
 	if info.PID != os.Getpid() || !info.StartedAt.Equal(lockT0) || info.Host != host {
@@ -40,6 +37,15 @@ func TestAcquireRunLockWritesHolder(t *testing.T) {
 
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
+	}
+	// The details stay behind, and the whole file is plain JSON for whoever looks after a crash.
+	data, err := os.ReadFile(store + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left runLockInfo
+	if err := json.Unmarshal(data, &left); err != nil || left != info {
+		t.Errorf("lock file after release = %q (%v), want the JSON of %+v", data, err, info)
 	}
 	if err := l.Release(); err != nil {
 		t.Errorf("second Release: %v", err)
