@@ -3,15 +3,47 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 
 	"tfsync/exchange"
+	"tfsync/exchange/graph"
 )
 
-// The HTTP backends are wired here as they land.
-func newGraphCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
-	return nil, errors.New("the Microsoft Graph backend is not available in this build")
+// newGraphCalendar builds the Microsoft Graph backend from [exchange.graph]. client is nil in production (the
+// system trust store); the demo passes one that trusts its emulator.
+func newGraphCalendar(ctx context.Context, cfg *Config, client *http.Client) (exchange.Calendar, error) {
+	g := cfg.Exchange.Graph
+	opts := graph.Options{
+		TenantID:       g.TenantID,
+		ClientID:       g.ClientID,
+		AuthorityHost:  g.AuthorityHost,
+		GraphURL:       g.GraphURL,
+		HTTPClient:     client,
+		Zone:           cfg.TF.TimeZone,
+		MaxConcurrency: 2 * cfg.Sync.Concurrency,
+	}
+	if g.ClientSecret.IsSet() {
+		v, err := g.ClientSecret.Value()
+		if err != nil {
+			return nil, err
+		}
+		opts.ClientSecret = v
+	}
+	if g.Certificate.IsSet() {
+		v, err := g.Certificate.Value()
+		if err != nil {
+			return nil, err
+		}
+		opts.CertificatePEM = []byte(v)
+	}
+	c, err := graph.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("set up the Microsoft Graph backend: %w", err)
+	}
+	return c, nil
 }
 
-func newEWSCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
+func newEWSCalendar(ctx context.Context, cfg *Config, client *http.Client) (exchange.Calendar, error) {
 	return nil, errors.New("the EWS backend is not available in this build")
 }

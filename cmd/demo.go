@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"tfsync/exchange"
-	"tfsync/exchange/emulator"
 	"tfsync/testdata/demo"
 	"tfsync/tf"
 )
@@ -22,6 +21,7 @@ import (
 type DemoOptions struct {
 	Dir  string // where the demo's TF database, state store and config go; empty: a temporary folder
 	Keep bool   // keep the temporary folder
+	Mode string // graph or ews
 }
 
 // NewCmdDemo wires `tfsync demo`.
@@ -35,6 +35,9 @@ moves a booking in a technician's calendar as the technician would in Outlook, r
 new time back to TF, and shows the TF row. Nothing outside this machine is contacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Mode != "graph" && opts.Mode != "ews" {
+				return &usageError{fmt.Sprintf("--mode %q is not valid: use graph or ews", opts.Mode)}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -47,30 +50,9 @@ new time back to TF, and shows the TF row. Nothing outside this machine is conta
 	}
 	c.Flags().StringVar(&opts.Dir, "dir", "", "folder for the demo's files (default: a temporary folder, removed afterwards)")
 	c.Flags().BoolVar(&opts.Keep, "keep", false, "keep the temporary folder and print its path")
+	c.Flags().StringVar(&opts.Mode, "mode", "graph", "which backend the demo uses: graph or ews")
 	return c
 }
-
-// demoConfig is the embedded default configuration the demo runs on. The emulator's mailboxes stand in for
-// Office 365, so the Graph ids are placeholders.
-const demoConfig = `# tfsync demo configuration, written by 'tfsync demo'.
-[tf]
-database = "tf.db"
-time_zone = "Europe/Stockholm"
-
-[state]
-path = "tfsync-state.db"
-
-[exchange]
-mode = "graph"
-
-[exchange.graph]
-tenant_id = "00000000-0000-4000-8000-000000000001"
-client_id = "00000000-0000-4000-8000-000000000002"
-client_secret = "env:TFSYNC_DEMO_CLIENT_SECRET"
-
-[sync]
-allowed_domains = ["example.com"]
-`
 
 func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	w := f.IO.Out
@@ -87,23 +69,28 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("make the demo folder: %w", err)
 	}
+	now := f.Now()
+	tfDB := filepath.Join(dir, "tf.db")
+	if _, err := os.Stat(tfDB); err == nil {
+		return fmt.Errorf("%s already holds a TF database: give --dir an empty folder", dir)
+	}
+	if err := seedDemo(ctx, tfDB, now, mustStockholm()); err != nil {
+		return err
+	}
+	emu, err := setupEmulator(ctx, f, "127.0.0.1:0", dir, tfDB, nil)
+	if err != nil {
+		return err
+	}
+	defer emu.Close()
+	em := emu.em
 	cfgPath := filepath.Join(dir, "tfsync.toml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfig), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(emu.configTOML(opts.Mode)), 0o600); err != nil {
 		return fmt.Errorf("write the demo configuration: %w", err)
 	}
 	cfg, _, err := LoadConfig(cfgPath)
 	if err != nil {
 		return fmt.Errorf("the demo's own configuration: %w", err)
 	}
-	if _, err := os.Stat(cfg.TF.Database); err == nil {
-		return fmt.Errorf("%s already holds a TF database: give --dir an empty folder", dir)
-	}
-	now := f.Now()
-	if err := seedDemo(ctx, cfg.TF.Database, now, cfg.TF.TimeZone); err != nil {
-		return err
-	}
-
-	em := emulator.New(emulator.Options{Now: f.Now})
 	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone, Now: f.Now})
 	if err != nil {
 		return err
@@ -113,20 +100,17 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	if err != nil {
 		return err
 	}
-	mailboxes := 0
-	for _, r := range resources {
-		if e := strings.TrimSpace(r.Email); e != "" {
-			em.AddMailbox(e, emulator.MailboxOptions{})
-			mailboxes++
-		}
-	}
 
 	df := *f
 	df.ConfigPath = cfgPath
-	df.LoadConfig = func(string) (*Config, []string, error) { return cfg, nil, nil }
-	df.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return em, nil }
+	df.NewCalendar = emu.calendarFor
 
-	fmt.Fprintf(w, "tfsync demo: TF database %s, emulated Exchange with %d mailboxes.\n", cfg.TF.Database, mailboxes)
+	backend := "Microsoft Graph (calendarView delta, $batch) with an Entra ID client secret"
+	if opts.Mode == "ews" {
+		backend = "EWS (SyncFolderItems, NTLM, impersonation)"
+	}
+	fmt.Fprintf(w, "tfsync demo: TF database %s; %d emulated mailboxes at %s, reached over HTTPS through %s.\n",
+		tfDB, len(emu.mailboxes), emu.srv.URL, backend)
 	if opts.Keep || opts.Dir != "" {
 		fmt.Fprintf(w, "Files are kept in %s (config: %s).\n", dir, cfgPath)
 	}

@@ -102,9 +102,9 @@ func newRunID() string {
 func newCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
 	switch cfg.Exchange.Mode {
 	case "graph":
-		return newGraphCalendar(ctx, cfg)
+		return newGraphCalendar(ctx, cfg, nil)
 	case "ews":
-		return newEWSCalendar(ctx, cfg)
+		return newEWSCalendar(ctx, cfg, nil)
 	}
 	return nil, fmt.Errorf("%w: [exchange] mode %q is not valid: use graph or ews", ErrConfig, cfg.Exchange.Mode)
 }

@@ -90,6 +90,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdTestConnection(f, nil),
 		NewCmdDemo(f, nil),
 		NewCmdInit(f, nil),
+		NewCmdEmulator(f, nil),
 		NewCmdStatus(f, nil),
 		NewCmdVersion(f),
 	)

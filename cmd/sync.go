@@ -81,6 +81,7 @@ func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsyn
 		l := f.Logger(runID)
 		l.Warn().Err(err).Msg("record the run in the state store")
 	}
+	notifyAfterRun(ctx, f, p, runID, r, runErr)
 }
 
 func errString(err error) string {

@@ -191,16 +191,18 @@ func printChecks(f *Factory, l *checkList) {
 		_ = enc.Encode(l)
 		return
 	}
+	t := newTable(f.IO.Out)
 	for _, c := range l.Checks {
-		status := "OK  "
+		status := "OK"
 		switch {
 		case c.Skipped:
 			status = "SKIP"
 		case !c.OK:
 			status = "FAIL"
 		}
-		fmt.Fprintf(f.IO.Out, "%s  %-28s %s\n", status, c.Name, c.Message)
+		fmt.Fprintf(t, "%s\t%s\t%s\n", status, c.Name, c.Message)
 	}
+	t.Flush()
 	if l.OK {
 		fmt.Fprintln(f.IO.Out, "\nConnection test passed.")
 	} else {
