@@ -41,6 +41,8 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	ctx, runID := f.startRun(ctx)
 	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true})
 	if err != nil {
+		// A pass that cannot even start (stale lock, TF unreadable, backend misconfigured) is mailed too.
+		notifyAfterRun(ctx, f, nil, runID, nil, err)
 		return err
 	}
 	defer p.Close()
