@@ -2,11 +2,11 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
 	"tfsync/exchange"
+	"tfsync/exchange/ews"
 	"tfsync/exchange/graph"
 )
 
@@ -44,6 +44,25 @@ func newGraphCalendar(ctx context.Context, cfg *Config, client *http.Client) (ex
 	return c, nil
 }
 
+// newEWSCalendar builds the EWS backend from [exchange.ews].
 func newEWSCalendar(ctx context.Context, cfg *Config, client *http.Client) (exchange.Calendar, error) {
-	return nil, errors.New("the EWS backend is not available in this build")
+	e := cfg.Exchange.EWS
+	password, err := e.Password.Value()
+	if err != nil {
+		return nil, err
+	}
+	c, err := ews.New(ews.Options{
+		URL:            e.URL,
+		Username:       e.Username,
+		Password:       password,
+		Auth:           e.Auth,
+		Access:         e.Access,
+		HTTPClient:     client,
+		Zone:           cfg.TF.TimeZone,
+		MaxConcurrency: cfg.Sync.Concurrency,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up the EWS backend: %w", err)
+	}
+	return c, nil
 }
