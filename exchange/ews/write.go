@@ -1,0 +1,434 @@
+package ews
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"tfsync/exchange"
+)
+
+// Write implements exchange.Calendar. Ops are grouped by mailbox and kind into requests of up to 20 items; mailboxes
+// are written concurrently, each one's requests one at a time. done gets each request's results as soon as the
+// server has answered it.
+func (c *Client) Write(ctx context.Context, ops []exchange.Op, done func([]exchange.OpResult)) {
+	var doneMu sync.Mutex
+	emit := func(rs []exchange.OpResult) {
+		if len(rs) == 0 {
+			return
+		}
+		doneMu.Lock()
+		defer doneMu.Unlock()
+		done(rs)
+	}
+
+	type group struct {
+		mailbox string
+		kind    exchange.OpKind
+		ops     []exchange.Op
+	}
+	var groups []*group
+	index := map[string]*group{}
+	var refused []exchange.OpResult
+	for _, op := range ops {
+		if err := checkOp(op); err != nil {
+			refused = append(refused, exchange.OpResult{Op: op, Err: err})
+			continue
+		}
+		key := strings.ToLower(op.Mailbox) + "\x00" + string(op.Kind)
+		g, ok := index[key]
+		if !ok {
+			g = &group{mailbox: op.Mailbox, kind: op.Kind}
+			index[key] = g
+			groups = append(groups, g)
+		}
+		g.ops = append(g.ops, op)
+	}
+	emit(refused)
+
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		size := writeBatch
+		if g.kind == exchange.OpDelete {
+			size = deleteBatch
+		}
+		for start := 0; start < len(g.ops); start += size {
+			chunk := g.ops[start:min(start+size, len(g.ops))]
+			wg.Go(func() {
+				var rs []exchange.OpResult
+				err := c.withMailbox(ctx, g.mailbox, func() error {
+					switch g.kind {
+					case exchange.OpCreate:
+						rs = c.createChunk(ctx, g.mailbox, chunk)
+					case exchange.OpUpdate:
+						rs = c.updateChunk(ctx, g.mailbox, chunk)
+					default:
+						rs = c.deleteChunk(ctx, g.mailbox, chunk)
+					}
+					return nil
+				})
+				if err != nil {
+					rs = failAll(chunk, fmt.Errorf("write to %s: %w", g.mailbox, err))
+				}
+				emit(rs)
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// checkOp refuses ops that cannot be sent at all.
+func checkOp(op exchange.Op) error {
+	switch {
+	case op.Mailbox == "":
+		return fmt.Errorf("%s: the op names no mailbox: %w", op.Kind, exchange.ErrInvalidEvent)
+	case op.Kind != exchange.OpCreate && op.Kind != exchange.OpUpdate && op.Kind != exchange.OpDelete:
+		return fmt.Errorf("unknown op kind %q: %w", op.Kind, exchange.ErrInvalidEvent)
+	case op.Kind != exchange.OpCreate && op.Event.ID == "":
+		return fmt.Errorf("%s in %s: the event has no id: %w", op.Kind, op.Mailbox, exchange.ErrNotFound)
+	}
+	return nil
+}
+
+func failAll(ops []exchange.Op, err error) []exchange.OpResult {
+	rs := make([]exchange.OpResult, len(ops))
+	for i, op := range ops {
+		rs[i] = exchange.OpResult{Op: op, Err: err}
+	}
+	return rs
+}
+
+// createChunk creates events. EWS has no idempotency key, so the booking id stands in for one: before sending, and
+// again after a connection that dropped mid-request, the calendar is searched for the chunk's booking ids, and an
+// event found there is the result instead of a new one. A repeated create therefore never makes a duplicate.
+func (c *Client) createChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
+	rs := make([]exchange.OpResult, len(ops))
+	wire := make([]wireEvent, len(ops))
+	var pending []int
+	for i, op := range ops {
+		rs[i].Op = op
+		w, err := c.toWire(op.Event)
+		if err != nil {
+			rs[i].Err = fmt.Errorf("create %s in %s: %w", op.Event.BookingID, mailbox, err)
+			continue
+		}
+		wire[i] = w
+		pending = append(pending, i)
+	}
+	fail := func(idx []int, err error) {
+		for _, i := range idx {
+			rs[i].Err = fmt.Errorf("create %s in %s: %w", ops[i].Event.BookingID, mailbox, err)
+		}
+	}
+
+	pending, err := c.adoptExisting(ctx, mailbox, ops, pending, rs)
+	if err != nil {
+		fail(pending, err)
+		return rs
+	}
+	log := c.log(ctx)
+	for attempt := 1; len(pending) > 0; attempt++ {
+		req := &createItemRequest{SendMeetingInvitations: sendToNone, SavedItemFolderID: c.folder(mailbox)}
+		for _, i := range pending {
+			req.Items = append(req.Items, wire[i].item)
+		}
+		msgs, err := c.do(ctx, call{name: "CreateItem", mailbox: mailbox, op: req, write: true})
+		var maybe *errMaybeCommitted
+		if errors.As(err, &maybe) {
+			if attempt >= maxAttempts {
+				fail(pending, maybe.err)
+				return rs
+			}
+			log.Warn().Str("mailbox", mailbox).Int("events", len(pending)).Err(maybe.err).
+				Msg("ews connection dropped during CreateItem; looking for the events before sending again")
+			if err := c.sleep(ctx, expBackOff(attempt)); err != nil {
+				fail(pending, err)
+				return rs
+			}
+			if pending, err = c.adoptExisting(ctx, mailbox, ops, pending, rs); err != nil {
+				fail(pending, err)
+				return rs
+			}
+			continue
+		}
+		if err != nil {
+			fail(pending, err)
+			return rs
+		}
+		if len(msgs) != len(pending) {
+			// Some events may exist now; the next pass finds them by booking id.
+			fail(pending, c.badResponse("CreateItem", fmt.Errorf("%d answers for %d items", len(msgs), len(pending))))
+			return rs
+		}
+		var retry []int
+		var last responseMessage
+		for k, m := range msgs {
+			i := pending[k]
+			switch {
+			case m.ok() && len(m.Items.List) > 0 && m.Items.List[0].ItemID.ID != "":
+				ev := ops[i].Event
+				ev.ID, ev.ChangeKey = m.Items.List[0].ItemID.ID, m.Items.List[0].ItemID.ChangeKey
+				rs[i].Event = ev
+			case m.ok():
+				fail([]int{i}, c.badResponse("CreateItem", errors.New("a successful answer without an item id")))
+			case transientCodes[m.code()]:
+				retry, last = append(retry, i), m
+			default:
+				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
+			}
+		}
+		if len(retry) > 0 {
+			if attempt >= maxAttempts {
+				fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
+				return rs
+			}
+			if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
+				fail(retry, err)
+				return rs
+			}
+		}
+		pending = retry
+	}
+	return rs
+}
+
+// adoptExisting searches the calendar for the booking ids of the pending creates. An event found there becomes the
+// op's result (as the server holds it); the ops still to create are returned. An op without a booking id cannot be
+// searched for and stays pending.
+func (c *Client) adoptExisting(ctx context.Context, mailbox string, ops []exchange.Op, pending []int,
+	rs []exchange.OpResult) ([]int, error) {
+	var bookings []string
+	for _, i := range pending {
+		if b := ops[i].Event.BookingID; b != "" {
+			bookings = append(bookings, b)
+		}
+	}
+	found, err := c.findBookings(ctx, mailbox, bookings)
+	if err != nil || len(found) == 0 {
+		return pending, err
+	}
+	var ids []string
+	for _, i := range pending {
+		if f := found[ops[i].Event.BookingID]; len(f) > 0 {
+			ids = append(ids, f[0])
+		}
+	}
+	evs, _, err := c.getItems(ctx, mailbox, ids)
+	if err != nil {
+		return pending, err
+	}
+	byBooking := map[string]exchange.Event{}
+	for _, ev := range evs {
+		if _, ok := byBooking[ev.BookingID]; !ok && ev.BookingID != "" {
+			byBooking[ev.BookingID] = ev
+		}
+	}
+	var rest []int
+	for _, i := range pending {
+		if ev, ok := byBooking[ops[i].Event.BookingID]; ok && ops[i].Event.BookingID != "" {
+			c.log(ctx).Info().Str("mailbox", mailbox).Str("booking", ev.BookingID).Str("event", ev.ID).
+				Msg("ews create found the booking's event already in the calendar")
+			rs[i].Event = ev
+			continue
+		}
+		rest = append(rest, i)
+	}
+	return rest, nil
+}
+
+// updateChunk updates events with AlwaysOverwrite. A change key the server calls stale is refreshed with GetItem and
+// the update sent once more.
+func (c *Client) updateChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
+	rs := make([]exchange.OpResult, len(ops))
+	wire := make([]wireEvent, len(ops))
+	keys := make([]string, len(ops))
+	refreshed := make([]bool, len(ops))
+	var pending []int
+	for i, op := range ops {
+		rs[i].Op = op
+		w, err := c.toWire(op.Event)
+		if err != nil {
+			rs[i].Err = fmt.Errorf("update %s in %s: %w", op.Event.ID, mailbox, err)
+			continue
+		}
+		wire[i], keys[i] = w, op.Event.ChangeKey
+		pending = append(pending, i)
+	}
+	fail := func(idx []int, err error) {
+		for _, i := range idx {
+			rs[i].Err = fmt.Errorf("update %s in %s: %w", ops[i].Event.ID, mailbox, err)
+		}
+	}
+	var needKey []int // updated, but the answer carried no change key
+	for attempt := 1; len(pending) > 0; attempt++ {
+		req := &updateItemRequest{ConflictResolution: conflictResolution, SendInvitations: sendToNone}
+		for _, i := range pending {
+			req.ItemChanges = append(req.ItemChanges, itemChange{
+				ItemID: itemID{ID: ops[i].Event.ID, ChangeKey: keys[i]}, Updates: itemUpdates{Changes: updates(wire[i])}})
+		}
+		msgs, err := c.do(ctx, call{name: "UpdateItem", mailbox: mailbox, op: req, idempotent: true, write: true})
+		var e *Error
+		if errors.As(err, &e) && staleCodes[e.Code] {
+			// A stale change key reported as a fault stands for every item of the request.
+			msgs, err = make([]responseMessage, len(pending)), nil
+			for k := range msgs {
+				msgs[k] = responseMessage{ResponseClass: "Error", ResponseCode: e.Code, MessageText: e.Message}
+			}
+		}
+		if err != nil {
+			fail(pending, err)
+			return rs
+		}
+		if len(msgs) != len(pending) {
+			fail(pending, c.badResponse("UpdateItem", fmt.Errorf("%d answers for %d items", len(msgs), len(pending))))
+			return rs
+		}
+		var retry, stale []int
+		var last responseMessage
+		for k, m := range msgs {
+			i := pending[k]
+			switch {
+			case m.ok():
+				ev := ops[i].Event
+				ev.ChangeKey = ""
+				if len(m.Items.List) > 0 {
+					if id := m.Items.List[0].ItemID; id.ID != "" {
+						ev.ID, ev.ChangeKey = id.ID, id.ChangeKey
+					}
+				}
+				rs[i].Event = ev
+				if ev.ChangeKey == "" {
+					needKey = append(needKey, i)
+				}
+			case staleCodes[m.code()] && !refreshed[i]:
+				stale = append(stale, i)
+			case transientCodes[m.code()]:
+				retry, last = append(retry, i), m
+			default:
+				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
+			}
+		}
+		if len(stale) > 0 {
+			ids := make([]string, len(stale))
+			for k, i := range stale {
+				ids[k] = ops[i].Event.ID
+			}
+			fresh, _, err := c.getItems(ctx, mailbox, ids)
+			if err != nil {
+				fail(stale, err)
+				stale = nil
+			}
+			byID := map[string]string{}
+			for _, ev := range fresh {
+				byID[ev.ID] = ev.ChangeKey
+			}
+			var again []int
+			for _, i := range stale {
+				key, ok := byID[ops[i].Event.ID]
+				if !ok {
+					fail([]int{i}, exchange.ErrNotFound)
+					continue
+				}
+				c.log(ctx).Info().Str("mailbox", mailbox).Str("event", ops[i].Event.ID).
+					Msg("ews change key was stale; updating again with the current one")
+				keys[i], refreshed[i] = key, true
+				again = append(again, i)
+			}
+			stale = again
+		}
+		if len(retry) > 0 {
+			if attempt >= maxAttempts {
+				fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
+				retry = nil
+			} else if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
+				fail(append(retry, stale...), err)
+				return rs
+			}
+		}
+		pending = append(retry, stale...)
+	}
+	c.fillChangeKeys(ctx, mailbox, rs, needKey)
+	return rs
+}
+
+// fillChangeKeys fetches the change keys an UpdateItem answer left out, so the engine can store them.
+func (c *Client) fillChangeKeys(ctx context.Context, mailbox string, rs []exchange.OpResult, idx []int) {
+	if len(idx) == 0 {
+		return
+	}
+	ids := make([]string, len(idx))
+	for k, i := range idx {
+		ids[k] = rs[i].Event.ID
+	}
+	evs, _, err := c.getItems(ctx, mailbox, ids)
+	if err != nil {
+		c.log(ctx).Warn().Str("mailbox", mailbox).Err(err).Msg("ews could not read change keys after an update")
+		return
+	}
+	byID := map[string]exchange.Event{}
+	for _, ev := range evs {
+		byID[ev.ID] = ev
+	}
+	for _, i := range idx {
+		if ev, ok := byID[rs[i].Event.ID]; ok {
+			rs[i].Event.ChangeKey, rs[i].Event.LastModified = ev.ChangeKey, ev.LastModified
+		}
+	}
+}
+
+// deleteChunk deletes events. An event already gone counts as deleted.
+func (c *Client) deleteChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
+	rs := make([]exchange.OpResult, len(ops))
+	pending := make([]int, len(ops))
+	for i, op := range ops {
+		rs[i].Op = op
+		pending[i] = i
+	}
+	fail := func(idx []int, err error) {
+		for _, i := range idx {
+			rs[i].Err = fmt.Errorf("delete %s in %s: %w", ops[i].Event.ID, mailbox, err)
+		}
+	}
+	for attempt := 1; len(pending) > 0; attempt++ {
+		req := &deleteItemRequest{DeleteType: deleteType, SendMeetingCancellations: sendToNone}
+		for _, i := range pending {
+			req.ItemIDs = append(req.ItemIDs, itemID{ID: ops[i].Event.ID})
+		}
+		msgs, err := c.do(ctx, call{name: "DeleteItem", mailbox: mailbox, op: req, idempotent: true, write: true})
+		if err != nil {
+			fail(pending, err)
+			return rs
+		}
+		if len(msgs) != len(pending) {
+			fail(pending, c.badResponse("DeleteItem", fmt.Errorf("%d answers for %d items", len(msgs), len(pending))))
+			return rs
+		}
+		var retry []int
+		var last responseMessage
+		for k, m := range msgs {
+			i := pending[k]
+			switch {
+			case m.ok() || m.code() == codeItemNotFound:
+				rs[i].Event = exchange.Event{ID: ops[i].Event.ID}
+			case transientCodes[m.code()]:
+				retry, last = append(retry, i), m
+			default:
+				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
+			}
+		}
+		if len(retry) > 0 {
+			if attempt >= maxAttempts {
+				fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
+				return rs
+			}
+			if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
+				fail(retry, err)
+				return rs
+			}
+		}
+		pending = retry
+	}
+	return rs
+}
