@@ -39,7 +39,7 @@ func newGraphCalendar(ctx context.Context, cfg *Config, client *http.Client) (ex
 	}
 	c, err := graph.New(opts)
 	if err != nil {
-		return nil, fmt.Errorf("set up the Microsoft Graph backend: %w", err)
+		return nil, fmt.Errorf("%w: set up the Microsoft Graph backend: %w", ErrConfig, err)
 	}
 	return c, nil
 }
@@ -62,7 +62,7 @@ func newEWSCalendar(ctx context.Context, cfg *Config, client *http.Client) (exch
 		MaxConcurrency: cfg.Sync.Concurrency,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("set up the EWS backend: %w", err)
+		return nil, fmt.Errorf("%w: set up the EWS backend: %w", ErrConfig, err)
 	}
 	return c, nil
 }

@@ -444,3 +444,20 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 		t.Error("progress shown with JSON logs")
 	}
 }
+
+func TestInitCreatesTheSchemaBesideAnExistingConfig(t *testing.T) {
+	e := newEnv(t, "")
+	io, out, _ := TestIO()
+	f := NewFactory(io)
+	code := run(context.Background(), f, []string{"init", "--config", e.config, "--create-tf-database", "--tf-database", "new-tf.db"})
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	before, _ := os.ReadFile(e.config)
+	if !strings.Contains(string(before), "TFSYNC_TEST_SECRET") {
+		t.Fatal("the existing configuration was overwritten")
+	}
+	if _, err := tf.OpenSQLite(filepath.Join(e.dir, "new-tf.db"), tf.SQLiteOptions{Zone: time.UTC}); err != nil {
+		t.Fatalf("schema not created: %v", err)
+	}
+}

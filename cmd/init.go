@@ -161,7 +161,11 @@ func tomlString(s string) string {
 func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
 	path := f.ConfigPath
 	if _, err := os.Stat(path); err == nil && !opts.Force {
-		return &usageError{fmt.Sprintf("%s already exists: edit it, or give --force to overwrite it", path)}
+		if !opts.CreateTF {
+			return &usageError{fmt.Sprintf("%s already exists: edit it, or give --force to overwrite it", path)}
+		}
+		// An existing installation that only needs the TF schema keeps its configuration.
+		return createTFSchema(ctx, f, path, opts.TFDatabase)
 	}
 	o := *opts
 	if o.TenantID == "" {
@@ -182,19 +186,27 @@ func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
 	}
 	fmt.Fprintf(f.IO.Out, "Wrote %s.\n", path)
 	if opts.CreateTF {
-		db := opts.TFDatabase
-		if !filepath.IsAbs(db) {
-			db = filepath.Join(filepath.Dir(path), db)
+		if err := createTFSchema(ctx, f, path, opts.TFDatabase); err != nil {
+			return err
 		}
-		if err := tf.CreateSchema(ctx, db); err != nil {
-			return fmt.Errorf("create the TF schema in %s: %w", db, err)
-		}
-		fmt.Fprintf(f.IO.Out, "Created the TF integration schema in %s.\n", db)
 	}
 	if o.TenantID == placeholderGUID || o.ClientID == placeholderGUID {
 		fmt.Fprintln(f.IO.Out, "Next: fill in tenant_id and client_id from the app registration in Entra ID, set the secret, then run 'tfsync test-connection'.")
 	} else {
 		fmt.Fprintln(f.IO.Out, "Next: run 'tfsync test-connection'.")
 	}
+	return nil
+}
+
+// createTFSchema creates TF's integration schema in db (relative to the configuration's folder), leaving any
+// existing tables and rows as they are.
+func createTFSchema(ctx context.Context, f *Factory, configPath, db string) error {
+	if !filepath.IsAbs(db) {
+		db = filepath.Join(filepath.Dir(configPath), db)
+	}
+	if err := tf.CreateSchema(ctx, db); err != nil {
+		return fmt.Errorf("create the TF schema in %s: %w", db, err)
+	}
+	fmt.Fprintf(f.IO.Out, "Created the TF integration schema in %s (existing tables and rows are kept).\n", db)
 	return nil
 }

@@ -218,7 +218,7 @@ func TestOpenSQLiteErrors(t *testing.T) {
 			setup:   func(t *testing.T, path string) {},
 			zone:    true,
 			wantIs:  fs.ErrNotExist,
-			wantMsg: []string{"does not exist", "tfsync init --tf-database"},
+			wantMsg: []string{"does not exist", "tfsync init --create-tf-database --tf-database"},
 		},
 		{
 			name: "empty file",
@@ -229,7 +229,7 @@ func TestOpenSQLiteErrors(t *testing.T) {
 			},
 			zone:    true,
 			wantIs:  ErrSchema,
-			wantMsg: []string{"no resources or bookings table", "tfsync init --tf-database", "in an empty file"},
+			wantMsg: []string{"no resources or bookings table", "tfsync init --create-tf-database --tf-database", "in an empty file"},
 		},
 		{
 			name: "bookings table missing",
@@ -239,7 +239,7 @@ func TestOpenSQLiteErrors(t *testing.T) {
 			},
 			zone:    true,
 			wantIs:  ErrSchema,
-			wantMsg: []string{"no bookings table", "tfsync init --tf-database"},
+			wantMsg: []string{"no bookings table", "tfsync init --create-tf-database --tf-database"},
 		},
 		{
 			name: "columns missing",
