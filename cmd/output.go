@@ -75,7 +75,14 @@ func printSummaryTable(w io.Writer, r *calsync.Report) {
 	t := newTable(w)
 	fmt.Fprintln(t, "MAILBOX\tCREATED\tUPDATED\tDELETED\tMOVED IN TF\tCONFLICTS\tHELD\tERRORS")
 	var tot calsync.MailboxSummary
+	quiet := 0
 	for _, m := range r.Mailboxes {
+		// A scheduler runs this every few minutes for up to a thousand mailboxes: only those where something
+		// happened get a line, the rest are counted.
+		if m.Created+m.Updated+m.Deleted+m.MovedInTF+m.Conflicts+m.Held+m.Errors == 0 && m.ReadError == "" {
+			quiet++
+			continue
+		}
 		fmt.Fprintf(t, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", m.Mailbox, m.Created, m.Updated, m.Deleted, m.MovedInTF, m.Conflicts, m.Held, m.Errors)
 		tot.Created += m.Created
 		tot.Updated += m.Updated
@@ -84,6 +91,9 @@ func printSummaryTable(w io.Writer, r *calsync.Report) {
 		tot.Conflicts += m.Conflicts
 		tot.Held += m.Held
 		tot.Errors += m.Errors
+	}
+	if quiet > 0 {
+		fmt.Fprintf(t, "(%d more in step)\t0\t0\t0\t0\t0\t0\t0\n", quiet)
 	}
 	fmt.Fprintf(t, "total\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", tot.Created, tot.Updated, tot.Deleted, tot.MovedInTF, tot.Conflicts, tot.Held, tot.Errors)
 	t.Flush()
