@@ -372,18 +372,7 @@ func (req *ewsRequest) itemMailbox(id string) (string, bool) {
 	if req.impersonate != "" {
 		return req.impersonate, true
 	}
-	e := req.s.em
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for addr, mb := range e.mailboxes {
-		if _, ok := mb.history[id]; ok {
-			return addr, true
-		}
-		if _, ok := mb.events[id]; ok {
-			return addr, true
-		}
-	}
-	return "", false
+	return req.s.em.mailboxOfEvent(id)
 }
 
 // ewsResponses renders an operation's response: m:<Op>Response / m:ResponseMessages / one m:<Op>ResponseMessage per

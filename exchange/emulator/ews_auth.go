@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
@@ -10,12 +11,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf16"
-	"weak"
 
 	"golang.org/x/crypto/md4"
 )
@@ -27,9 +26,6 @@ import (
 // ntlmTargetDomain is the NetBIOS domain the emulator's NTLM challenge names.
 const ntlmTargetDomain = "EMULATOR"
 
-// ntlmConnIdle is how long an idle connection's NTLM state is kept; clients close idle connections well before.
-const ntlmConnIdle = 10 * time.Minute
-
 // NTLM negotiate flags the challenge sets (MS-NLMP 2.2.2.5): Unicode, request target, NTLM, always sign, target
 // type domain, extended session security, target info, version, 128- and 56-bit. It leaves out LM_KEY and
 // KEY_EXCH, which NTLMv2-only clients refuse.
@@ -37,113 +33,88 @@ const ntlmChallengeFlags uint32 = 1<<0 | 1<<2 | 1<<9 | 1<<15 | 1<<16 | 1<<19 | 1
 
 var ntlmSignature = []byte("NTLMSSP\x00")
 
-// ntlmConn is one TCP connection's authentication state.
+// ntlmConn is one TCP connection's authentication state. Each accepted connection gets its own, in the
+// connection's context (ewsConnContext), so the state is tied to the connection object and dies with it. Keying it
+// by the connection's addresses instead let a new connection that reused a closed one's client port (loopback
+// reuses ports at once) inherit the old connection's logon before the close was reported, and so skip the
+// handshake with whatever password it held.
 type ntlmConn struct {
+	mu        sync.Mutex
 	challenge []byte      // the server challenge of a handshake in progress; nil when none
-	account   *EWSAccount // set once the handshake succeeded
-	lastUsed  time.Time   // wall clock, for forgetting closed connections
+	account   *EWSAccount // set once a handshake on this connection succeeded
 }
 
-// ewsServerState is the EWS front's per-server state: the NTLM state of each client connection, by the
-// connection's local and remote addresses (the server does not hand connections to handlers).
-type ewsServerState struct {
-	mu    sync.Mutex
-	conns map[string]*ntlmConn
+// ntlmConnKey is the context key of a connection's *ntlmConn.
+type ntlmConnKey struct{}
+
+// ewsConnContext gives each accepted connection fresh NTLM state; Serve installs it as http.Server.ConnContext.
+func (s *Server) ewsConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, ntlmConnKey{}, &ntlmConn{})
 }
 
-var ewsServers = struct {
-	sync.Mutex
-	m map[weak.Pointer[Server]]*ewsServerState
-}{m: map[weak.Pointer[Server]]*ewsServerState{}}
-
-// ewsState returns the server's EWS state, creating it on first use; it goes away with the server.
-func (s *Server) ewsState() *ewsServerState {
-	key := weak.Make(s)
-	ewsServers.Lock()
-	defer ewsServers.Unlock()
-	if st := ewsServers.m[key]; st != nil {
-		return st
-	}
-	st := &ewsServerState{conns: map[string]*ntlmConn{}}
-	ewsServers.m[key] = st
-	runtime.AddCleanup(s, func(k weak.Pointer[Server]) {
-		ewsServers.Lock()
-		defer ewsServers.Unlock()
-		delete(ewsServers.m, k)
-	}, key)
-	return st
-}
-
-// ewsConnKey names the request's TCP connection by both ends.
-func ewsConnKey(r *http.Request) string {
-	local := ""
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		local = a.String()
-	}
-	return local + "|" + r.RemoteAddr
-}
-
-// conn returns the connection's state, also forgetting connections idle for longer than any client keeps them, in
-// case a close went unreported (a closed connection's address pair may be reused by a new one).
-func (st *ewsServerState) conn(key string) *ntlmConn {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	now := time.Now()
-	for k, c := range st.conns {
-		if now.Sub(c.lastUsed) > ntlmConnIdle {
-			delete(st.conns, k)
-		}
-	}
-	c := st.conns[key]
-	if c == nil {
-		c = &ntlmConn{}
-		st.conns[key] = c
-	}
-	c.lastUsed = now
+// ntlmConnOf returns the NTLM state of the request's connection, or nil when the request did not come through
+// Serve's listener (then NTLM, which needs a connection, is refused).
+func ntlmConnOf(r *http.Request) *ntlmConn {
+	c, _ := r.Context().Value(ntlmConnKey{}).(*ntlmConn)
 	return c
 }
 
-// ewsConnState forgets a connection's NTLM state when it closes (or is hijacked by the drop-after-commit fault);
-// Serve installs it as http.Server.ConnState. Keys match ewsConnKey: local address, then remote address.
-func (s *Server) ewsConnState(c net.Conn, state http.ConnState) {
-	if state != http.StateClosed && state != http.StateHijacked {
+// logon returns the account the connection's handshake authenticated, or nil.
+func (c *ntlmConn) logon() *EWSAccount {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.account
+}
+
+// set replaces the connection's handshake state.
+func (c *ntlmConn) set(challenge []byte, account *EWSAccount) {
+	if c == nil {
 		return
 	}
-	st := s.ewsState()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	delete(st.conns, c.LocalAddr().String()+"|"+c.RemoteAddr().String())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.challenge, c.account = challenge, account
+}
+
+// takeChallenge returns the pending server challenge and forgets it, together with any earlier logon: a
+// challenge answers one AUTHENTICATE message only, and a connection that starts a new handshake is no longer
+// authenticated until it completes it.
+func (c *ntlmConn) takeChallenge() []byte {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	challenge := c.challenge
+	c.challenge, c.account = nil, nil
+	return challenge
 }
 
 // ewsAuthenticate checks the request's credentials. It returns the account, or false after writing the 401 (or
-// the NTLM challenge) itself.
+// the NTLM challenge) itself. A request that presents credentials and fails also logs its connection off, so a
+// wrong password never rides on an earlier handshake.
 func (s *Server) ewsAuthenticate(w http.ResponseWriter, r *http.Request) (EWSAccount, bool) {
-	st := s.ewsState()
-	key := ewsConnKey(r)
+	conn := ntlmConnOf(r)
 	auth := r.Header.Get("Authorization")
 	scheme, token, _ := strings.Cut(auth, " ")
 	token = strings.TrimSpace(token)
 	switch {
 	case auth == "":
-		st.mu.Lock()
-		c := st.conns[key]
-		var acct *EWSAccount
-		if c != nil {
-			acct = c.account
-			c.lastUsed = time.Now()
-		}
-		st.mu.Unlock()
-		if acct != nil {
-			return *acct, true
+		if a := conn.logon(); a != nil {
+			return *a, true
 		}
 	case strings.EqualFold(scheme, "Basic"):
 		raw, err := base64.StdEncoding.DecodeString(token)
 		if err == nil {
 			user, pass, ok := strings.Cut(string(raw), ":")
-			if a, found := s.ewsFindAccount(user); ok && found && a.Password == pass {
+			if a, found := s.em.ewsAccount(user); ok && found && a.Password == pass {
 				return a, true
 			}
 		}
+		conn.set(nil, nil)
 	case strings.EqualFold(scheme, "NTLM") || strings.EqualFold(scheme, "Negotiate"):
 		// IIS cannot run connection-based NTLM over HTTP/2 and resets the stream (HTTP_1_1_REQUIRED); aborting
 		// the handler is the closest a Go handler gets.
@@ -152,16 +123,17 @@ func (s *Server) ewsAuthenticate(w http.ResponseWriter, r *http.Request) (EWSAcc
 		}
 		msg, err := base64.StdEncoding.DecodeString(token)
 		if err != nil || len(msg) < 12 || !bytes.Equal(msg[:8], ntlmSignature) {
+			conn.set(nil, nil)
 			break // Kerberos or garbage: not something this server speaks
 		}
-		c := st.conn(key)
 		switch binary.LittleEndian.Uint32(msg[8:12]) {
 		case 1:
+			if conn == nil {
+				break
+			}
 			challenge := make([]byte, 8)
 			_, _ = rand.Read(challenge) // crypto/rand.Read never fails on supported platforms
-			st.mu.Lock()
-			c.challenge, c.account = challenge, nil
-			st.mu.Unlock()
+			conn.set(challenge, nil)
 			ewsDrainBody(r)
 			w.Header().Set("WWW-Authenticate", scheme+" "+
 				base64.StdEncoding.EncodeToString(ntlmChallengeMessage(challenge, s.em.now())))
@@ -170,25 +142,25 @@ func (s *Server) ewsAuthenticate(w http.ResponseWriter, r *http.Request) (EWSAcc
 			_, _ = w.Write([]byte(ewsUnauthorizedPage))
 			return EWSAccount{}, false
 		case 3:
-			st.mu.Lock()
-			challenge := c.challenge
-			c.challenge, c.account = nil, nil
-			st.mu.Unlock()
+			challenge := conn.takeChallenge()
 			if challenge == nil {
 				break
 			}
-			user, domain, ok := verifyNTLMv2(msg, challenge, func(user, domain string) (string, bool) {
-				a, found := s.ewsFindNTLMAccount(user, domain)
+			// The account is looked up once and the proof checked against that account's password, so the
+			// account returned is the one whose password the client proved it knows.
+			var acct EWSAccount
+			_, _, ok := verifyNTLMv2(msg, challenge, func(user, domain string) (string, bool) {
+				a, found := s.ewsNTLMAccount(user, domain)
+				acct = a
 				return a.Password, found
 			})
 			if !ok {
 				break
 			}
-			a, _ := s.ewsFindNTLMAccount(user, domain)
-			st.mu.Lock()
-			c.account = &a
-			st.mu.Unlock()
-			return a, true
+			conn.set(nil, &acct)
+			return acct, true
+		default:
+			conn.set(nil, nil)
 		}
 	}
 	ewsDrainBody(r)
@@ -251,29 +223,13 @@ func (a ewsAccountName) matches(presented ewsAccountName) bool {
 	return presented.netbios == a.netbios
 }
 
-// ewsFindAccount finds the EWS account a Basic user name (DOMAIN\user or UPN) denotes.
-func (s *Server) ewsFindAccount(name string) (EWSAccount, bool) {
-	if a, ok := s.em.ewsAccount(name); ok {
-		return a, true
-	}
-	presented := ewsSplitAccountName(name)
-	s.front.mu.Lock()
-	defer s.front.mu.Unlock()
-	for _, a := range s.front.ewsAccounts {
-		if ewsSplitAccountName(a.Username).matches(presented) {
-			return a, true
-		}
-	}
-	return EWSAccount{}, false
-}
-
-// ewsFindNTLMAccount finds the account for the user and domain of an NTLM AUTHENTICATE message. A client given a
+// ewsNTLMAccount finds the account for the user and domain of an NTLM AUTHENTICATE message. A client given a
 // UPN sends it whole as the user with an empty domain.
-func (s *Server) ewsFindNTLMAccount(user, domain string) (EWSAccount, bool) {
+func (s *Server) ewsNTLMAccount(user, domain string) (EWSAccount, bool) {
 	if domain == "" {
-		return s.ewsFindAccount(user)
+		return s.em.ewsAccount(user)
 	}
-	return s.ewsFindAccount(domain + `\` + user)
+	return s.em.ewsAccount(domain + `\` + user)
 }
 
 // ntlmChallengeMessage builds the CHALLENGE message (MS-NLMP 2.2.1.2) with target info naming the emulator and

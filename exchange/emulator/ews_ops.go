@@ -617,8 +617,9 @@ const ewsFindCountLimit = 1000
 // ewsMaxCalendarView is the longest CalendarView Exchange serves.
 const ewsMaxCalendarViewYears = 2
 
-// findItem: FindItem in a calendar, with a CalendarView (a time window, as a calendar shows it), with an
-// IsEqualTo restriction on an extended property (find tfsync's events by booking id), or listing the folder.
+// findItem: FindItem in a calendar, with a CalendarView (a time window, as a calendar shows it), with a
+// restriction of IsEqualTo on an extended property or an Or of them (find tfsync's events by booking ids), or
+// listing the folder.
 func (req *ewsRequest) findItem() (ewsOp, *ewsFault) {
 	op := req.op
 	if f := ewsCheckOrder(op, nsEWSMsg, ewsFindItemOrder); f != nil {
@@ -720,14 +721,13 @@ func (req *ewsRequest) findItem() (ewsOp, *ewsFault) {
 				"IndexedPageItemView only.")
 		}
 	}
-	var propKey PropKey
-	var propValue string
+	var terms []ewsPropTerm
 	if restriction = op.child(nsEWSMsg, "Restriction"); restriction != nil {
-		key, value, e, f := ewsParseRestriction(restriction)
+		t, e, f := ewsParseRestriction(restriction)
 		if f != nil {
 			return ewsOp{}, f
 		}
-		propKey, propValue = key, value
+		terms = t
 		if viewErr == nil {
 			viewErr = e
 		}
@@ -768,7 +768,7 @@ func (req *ewsRequest) findItem() (ewsOp, *ewsFault) {
 		case cal != nil:
 			evs, err = req.s.em.listEvents(mailbox, exchange.Window{Start: start, End: end})
 		case restriction != nil:
-			evs, err = req.s.em.findByProp(mailbox, propKey, propValue)
+			evs, err = req.findByTerms(mailbox, terms)
 		default:
 			evs, err = req.s.em.listEvents(mailbox, exchange.Window{})
 		}
@@ -809,40 +809,134 @@ func (req *ewsRequest) findItem() (ewsOp, *ewsFault) {
 	}}, nil
 }
 
-// ewsParseRestriction reads the one restriction the emulator evaluates: IsEqualTo on an extended property against a
-// constant, which is how a client finds the items carrying a booking id. Other well-formed restrictions are the
-// request's per-item error.
-func ewsParseRestriction(n *ewsNode) (PropKey, string, *ewsErr, *ewsFault) {
-	unsupported := ewsItemErr("ErrorInvalidRestriction", "The emulator evaluates only an IsEqualTo restriction of an "+
-		"ExtendedFieldURI against a Constant.")
-	if len(n.kids) != 1 || n.kids[0].name.Space != nsEWSTypes {
-		return PropKey{}, "", nil, ewsSchemaFault(n, "The element 'Restriction' must hold exactly one search expression.")
+// ewsPropTerm is one IsEqualTo a restriction holds: an extended property equal to a constant.
+type ewsPropTerm struct {
+	key   PropKey
+	value string
+}
+
+// ewsSearchExpressions are the elements of the SearchExpression substitution group (types.xsd): what a Restriction,
+// an Or, an And and a Not may hold.
+var ewsSearchExpressions = []string{"Exists", "Excludes", "IsEqualTo", "IsNotEqualTo", "IsGreaterThan",
+	"IsGreaterThanOrEqualTo", "IsLessThan", "IsLessThanOrEqualTo", "Contains", "Not", "And", "Or"}
+
+// ewsPaths are the elements of the Path substitution group: property paths.
+var ewsPaths = []string{"FieldURI", "IndexedFieldURI", "ExtendedFieldURI"}
+
+// ewsParseRestriction reads the restrictions the emulator evaluates: IsEqualTo of an extended property against a
+// constant, which is how a client finds the items carrying a booking id, and Or of such restrictions (nested to
+// any depth), which finds several booking ids at once. It returns the terms of the disjunction: an item matches
+// when it matches any of them. Other well-formed restrictions are the request's per-item error; ill-formed ones are
+// schema faults, also beside an unsupported expression, since Exchange validates a request before it runs it.
+func ewsParseRestriction(n *ewsNode) ([]ewsPropTerm, *ewsErr, *ewsFault) {
+	if len(n.kids) != 1 {
+		return nil, nil, ewsSchemaFault(n, "The element 'Restriction' must hold exactly one search expression.")
 	}
-	eq := n.kids[0]
-	if eq.name.Local != "IsEqualTo" {
-		return PropKey{}, "", unsupported, nil
+	var terms []ewsPropTerm
+	var unsupported *ewsErr
+	// An explicit stack rather than recursion: nesting depth is the client's to choose.
+	stack := []*ewsNode{n.kids[0]}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if x.name.Space != nsEWSTypes || !ewsContains(ewsSearchExpressions, x.name.Local) {
+			return nil, nil, ewsSchemaFault(x, "The element '%s' in namespace '%s' is not a search expression. List "+
+				"of possible elements expected: '%s' in namespace '%s'.", x.name.Local, x.name.Space,
+				strings.Join(ewsSearchExpressions, ", "), nsEWSTypes)
+		}
+		switch x.name.Local {
+		case "Or":
+			if len(x.kids) == 0 {
+				return nil, nil, ewsSchemaFault(x, "The element 'Or' in namespace '%s' has incomplete content. List "+
+					"of possible elements expected: a search expression.", nsEWSTypes)
+			}
+			stack = append(stack, x.kids...)
+		case "IsEqualTo":
+			t, e, f := ewsParseIsEqualTo(x)
+			switch {
+			case f != nil:
+				return nil, nil, f
+			case e != nil:
+				unsupported = e
+			default:
+				terms = append(terms, t)
+			}
+		default:
+			unsupported = ewsUnsupportedRestriction()
+		}
 	}
-	if len(eq.kids) != 2 || eq.kids[1].name.Local != "FieldURIOrConstant" || eq.kids[1].name.Space != nsEWSTypes {
-		return PropKey{}, "", nil, ewsSchemaFault(eq, "The element 'IsEqualTo' must hold a property path and "+
+	if unsupported != nil {
+		return nil, unsupported, nil
+	}
+	return terms, nil, nil
+}
+
+func ewsUnsupportedRestriction() *ewsErr {
+	return ewsItemErr("ErrorInvalidRestriction", "The emulator evaluates only IsEqualTo restrictions of an "+
+		"ExtendedFieldURI against a Constant, alone or combined with Or.")
+}
+
+// ewsParseIsEqualTo reads an IsEqualTo (TwoOperandExpressionType: a property path, then FieldURIOrConstant holding
+// a path or a Constant).
+func ewsParseIsEqualTo(eq *ewsNode) (ewsPropTerm, *ewsErr, *ewsFault) {
+	if len(eq.kids) != 2 || eq.kids[0].name.Space != nsEWSTypes || !ewsContains(ewsPaths, eq.kids[0].name.Local) ||
+		eq.kids[1].name.Space != nsEWSTypes || eq.kids[1].name.Local != "FieldURIOrConstant" {
+		return ewsPropTerm{}, nil, ewsSchemaFault(eq, "The element 'IsEqualTo' must hold a property path and "+
 			"'FieldURIOrConstant'.")
 	}
 	path, operand := eq.kids[0], eq.kids[1]
-	if path.name.Space != nsEWSTypes || path.name.Local != "ExtendedFieldURI" {
-		return PropKey{}, "", unsupported, nil
+	if len(operand.kids) != 1 {
+		return ewsPropTerm{}, nil, ewsSchemaFault(operand, "The element 'FieldURIOrConstant' must hold exactly one of "+
+			"a property path and 'Constant'.")
+	}
+	c := operand.kids[0]
+	isPath := c.name.Space == nsEWSTypes && ewsContains(ewsPaths, c.name.Local)
+	if !isPath && (c.name.Space != nsEWSTypes || c.name.Local != "Constant") {
+		return ewsPropTerm{}, nil, ewsSchemaFault(c, "The element 'FieldURIOrConstant' has invalid child element "+
+			"'%s' in namespace '%s'.", c.name.Local, c.name.Space)
+	}
+	var value string
+	if !isPath {
+		v, f := ewsRequireAttr(c, "Value")
+		if f != nil {
+			return ewsPropTerm{}, nil, f
+		}
+		value = v
+	}
+	if path.name.Local != "ExtendedFieldURI" {
+		return ewsPropTerm{}, ewsUnsupportedRestriction(), nil
 	}
 	p, f := ewsParseExtPath(path)
 	if f != nil {
-		return PropKey{}, "", nil, f
+		return ewsPropTerm{}, nil, f
 	}
-	c := operand.child(nsEWSTypes, "Constant")
-	if c == nil || len(operand.kids) != 1 {
-		return PropKey{}, "", unsupported, nil
+	if isPath {
+		// Comparing two properties of an item: valid EWS, but nothing tfsync asks.
+		return ewsPropTerm{}, ewsUnsupportedRestriction(), nil
 	}
-	v, f := ewsRequireAttr(c, "Value")
-	if f != nil {
-		return PropKey{}, "", nil, f
+	return ewsPropTerm{key: p.key, value: value}, nil, nil
+}
+
+// findByTerms returns the mailbox's live events that match any of the terms, sorted by start then id as FindItem
+// lists them. Several terms are matched in one read of the calendar, so the answer is one consistent view of it.
+func (req *ewsRequest) findByTerms(mailbox string, terms []ewsPropTerm) ([]EventData, error) {
+	if len(terms) == 1 {
+		return req.s.em.findByProp(mailbox, terms[0].key, terms[0].value)
 	}
-	return p.key, v, nil, nil
+	all, err := req.s.em.listEvents(mailbox, exchange.Window{})
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, d := range all {
+		for _, t := range terms {
+			if v, ok := d.ExtProps[t.key]; ok && v == t.value {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // ewsSyncOrder is SyncFolderItemsType's element order.

@@ -1,15 +1,19 @@
 package emulator
 
 import (
+	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -712,6 +716,12 @@ func ewsFindBody(mailbox, shape, view, restriction string) string {
 		`<m:ParentFolderIds>` + ewsFolder(mailbox) + `</m:ParentFolderIds></m:FindItem>`
 }
 
+// ewsIsBooking is the IsEqualTo that finds items by booking id.
+func ewsIsBooking(v string) string {
+	return `<t:IsEqualTo>` + ewsBookingURI + `<t:FieldURIOrConstant><t:Constant Value="` + v +
+		`"/></t:FieldURIOrConstant></t:IsEqualTo>`
+}
+
 func TestEWSFindItem(t *testing.T) {
 	f := newEWSFixture(t)
 	idA, _ := f.create(ewsTech1, "A", "B-1", "2026-03-29T07:00:00Z", "2026-03-29T08:00:00Z")
@@ -720,9 +730,13 @@ func TestEWSFindItem(t *testing.T) {
 	shape := `<t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="calendar:Start"/>` +
 		ewsBookingURI + `</t:AdditionalProperties>`
 	view := func(attrs string) string { return `<m:CalendarView` + attrs + `/>` }
-	byBooking := func(v string) string {
-		return `<m:Restriction><t:IsEqualTo>` + ewsBookingURI + `<t:FieldURIOrConstant><t:Constant Value="` + v +
-			`"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction>`
+	byBooking := func(v string) string { return `<m:Restriction>` + ewsIsBooking(v) + `</m:Restriction>` }
+	byBookings := func(exprs ...string) string {
+		return `<m:Restriction><t:Or>` + strings.Join(exprs, "") + `</t:Or></m:Restriction>`
+	}
+	paged := func(max, offset int) string {
+		return fmt.Sprintf(`<m:IndexedPageItemView MaxEntriesReturned="%d" Offset="%d" BasePoint="Beginning"/>`,
+			max, offset)
 	}
 	tests := []struct {
 		name         string
@@ -763,6 +777,27 @@ func TestEWSFindItem(t *testing.T) {
 		{name: "restriction with a calendar view", want: "Error ErrorInvalidRestriction",
 			body: ewsFindBody(ewsTech1, shape, view(` StartDate="2026-03-29T00:00:00Z" EndDate="2026-04-01T00:00:00Z"`),
 				byBooking("B-1"))},
+		{name: "Or of booking ids", want: "Success NoError", wantIDs: []string{idA, idB, idC}, wantTotal: "3",
+			wantIncludes: "true",
+			body:         ewsFindBody(ewsTech1, shape, "", byBookings(ewsIsBooking("B-2"), ewsIsBooking("B-1")))},
+		{name: "Or with an unknown and a repeated id", want: "Success NoError", wantIDs: []string{idB},
+			wantTotal: "1", wantIncludes: "true",
+			body: ewsFindBody(ewsTech1, shape, paged(10, 0),
+				byBookings(ewsIsBooking("B-2"), ewsIsBooking("B-404"), ewsIsBooking("B-2")))},
+		{name: "Or of one id", want: "Success NoError", wantIDs: []string{idB}, wantTotal: "1", wantIncludes: "true",
+			body: ewsFindBody(ewsTech1, shape, "", byBookings(ewsIsBooking("B-2")))},
+		{name: "nested Or", want: "Success NoError", wantIDs: []string{idA, idB, idC}, wantTotal: "3",
+			wantIncludes: "true",
+			body: ewsFindBody(ewsTech1, shape, "", byBookings(ewsIsBooking("B-1"),
+				`<t:Or>`+ewsIsBooking("B-404")+ewsIsBooking("B-2")+`</t:Or>`))},
+		{name: "Or paged", want: "Success NoError", wantIDs: []string{idB, idC}, wantTotal: "3", wantIncludes: "true",
+			body: ewsFindBody(ewsTech1, shape, paged(2, 1), byBookings(ewsIsBooking("B-1"), ewsIsBooking("B-2")))},
+		{name: "Or with a calendar view", want: "Error ErrorInvalidRestriction",
+			body: ewsFindBody(ewsTech1, shape, view(` StartDate="2026-03-29T00:00:00Z" EndDate="2026-04-01T00:00:00Z"`),
+				byBookings(ewsIsBooking("B-1"), ewsIsBooking("B-2")))},
+		{name: "Or holding an And", want: "Error ErrorInvalidRestriction",
+			body: ewsFindBody(ewsTech1, shape, "", byBookings(ewsIsBooking("B-1"),
+				`<t:And>`+ewsIsBooking("B-2")+ewsIsBooking("B-1")+`</t:And>`))},
 		{name: "body in FindItem", want: "Error ErrorInvalidPropertyRequest",
 			body: ewsFindBody(ewsTech1, `<t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>`+
 				`<t:FieldURI FieldURI="item:Body"/></t:AdditionalProperties>`, "", "")},
@@ -1178,24 +1213,315 @@ func TestEWSImpersonationCheckedFirst(t *testing.T) {
 	}
 }
 
-func TestEWSConnStateForgetsClosedConnections(t *testing.T) {
+func TestEWSRestrictionValidation(t *testing.T) {
 	f := newEWSFixture(t)
-	st := f.srv.ewsState()
-	c1, c2 := net.Pipe()
-	defer c1.Close()
-	defer c2.Close()
-	key := c1.LocalAddr().String() + "|" + c1.RemoteAddr().String()
-	st.conn(key).account = &EWSAccount{Username: ewsUser}
-	for _, tt := range []struct {
-		state http.ConnState
-		kept  bool
-	}{{http.StateActive, true}, {http.StateIdle, true}, {http.StateClosed, false}} {
-		f.srv.ewsConnState(c1, tt.state)
-		st.mu.Lock()
-		_, kept := st.conns[key]
-		st.mu.Unlock()
-		if kept != tt.kept {
-			t.Errorf("after %s: kept %v, want %v", tt.state, kept, tt.kept)
+	f.create(ewsTech1, "A", "B-1", "2026-03-29T07:00:00Z", "2026-03-29T08:00:00Z")
+	find := func(expr string) string {
+		return ewsFindBody(ewsTech1, `<t:BaseShape>IdOnly</t:BaseShape>`, "",
+			`<m:Restriction>`+expr+`</m:Restriction>`)
+	}
+	isEqual := func(path, operand string) string {
+		return `<t:IsEqualTo>` + path + `<t:FieldURIOrConstant>` + operand + `</t:FieldURIOrConstant></t:IsEqualTo>`
+	}
+	const constant = `<t:Constant Value="B-1"/>`
+	tests := []struct {
+		name      string
+		expr      string
+		wantFault string // the fault's ResponseCode, for a request refused as a whole
+		wantCode  string // else the message's class and code
+	}{
+		{name: "empty Or", expr: `<t:Or/>`, wantFault: "ErrorSchemaValidation"},
+		{name: "Or holding a non-expression", expr: `<t:Or>` + constant + `</t:Or>`,
+			wantFault: "ErrorSchemaValidation"},
+		{name: "Or holding an expression in the messages namespace",
+			expr: `<t:Or><m:IsEqualTo>` + ewsBookingURI + `<t:FieldURIOrConstant>` + constant +
+				`</t:FieldURIOrConstant></m:IsEqualTo></t:Or>`, wantFault: "ErrorSchemaValidation"},
+		{name: "Restriction holding two expressions", expr: ewsIsBooking("B-1") + ewsIsBooking("B-2"),
+			wantFault: "ErrorSchemaValidation"},
+		{name: "two constants", expr: isEqual(ewsBookingURI, constant+constant), wantFault: "ErrorSchemaValidation"},
+		{name: "constant without a value", expr: isEqual(ewsBookingURI, `<t:Constant/>`),
+			wantFault: "ErrorSchemaValidation"},
+		{name: "IsEqualTo without an operand", expr: `<t:IsEqualTo>` + ewsBookingURI + `</t:IsEqualTo>`,
+			wantFault: "ErrorSchemaValidation"},
+		// Exchange validates the whole request before it evaluates any of it.
+		{name: "ill-formed term beside an unsupported one",
+			expr:      `<t:Or><t:Exists>` + ewsBookingURI + `</t:Exists><t:IsEqualTo>` + ewsBookingURI + `</t:IsEqualTo></t:Or>`,
+			wantFault: "ErrorSchemaValidation"},
+		{name: "property against property", expr: isEqual(ewsBookingURI, ewsBookingURI),
+			wantCode: "Error ErrorInvalidRestriction"},
+		{name: "ordinary property", expr: isEqual(`<t:FieldURI FieldURI="item:Subject"/>`, `<t:Constant Value="A"/>`),
+			wantCode: "Error ErrorInvalidRestriction"},
+		{name: "Or holding a Not", expr: `<t:Or>` + ewsIsBooking("B-1") + `<t:Not>` + ewsIsBooking("B-2") +
+			`</t:Not></t:Or>`, wantCode: "Error ErrorInvalidRestriction"},
+		{name: "well-formed Or", expr: `<t:Or>` + ewsIsBooking("B-1") + ewsIsBooking("B-2") + `</t:Or>`,
+			wantCode: "Success NoError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.call(ewsTech1, find(tt.expr))
+			if tt.wantFault != "" {
+				if _, rc := r.fault(t); rc != tt.wantFault {
+					t.Errorf("fault %s, want %s", rc, tt.wantFault)
+				}
+				return
+			}
+			if got := ewsCodes(r.messages(t, "FindItem")); len(got) != 1 || got[0] != tt.wantCode {
+				t.Errorf("got %v, want %s", got, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestEWSAccountNames(t *testing.T) {
+	f := newEWSFixture(t)
+	// A second svc-tf in another domain makes the bare name ambiguous.
+	f.em.AddEWSAccount(EWSAccount{Username: `OTHER\svc-tf`, Password: "other-pw"})
+	tests := []struct {
+		name, user, pass string
+		want             int
+	}{
+		{"registered name", `OTHER\svc-tf`, "other-pw", http.StatusOK},
+		{"upn naming one domain", "svc-tf@example.com", ewsPassword, http.StatusOK},
+		{"upn of the other domain", "svc-tf@other.example", "other-pw", http.StatusOK},
+		{"one account's password for the other", ewsUser, "other-pw", http.StatusUnauthorized},
+		{"ambiguous bare name, first password", "svc-tf", ewsPassword, http.StatusUnauthorized},
+		{"ambiguous bare name, second password", "svc-tf", "other-pw", http.StatusUnauthorized},
+		{"bare name of a unique account", "delegate", "deleg8", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.post(tt.user, tt.pass, ewsEnv("", ewsGetBody(`<t:BaseShape>IdOnly</t:BaseShape>`, "nope")))
+			if r.status != tt.want {
+				t.Errorf("status %d, want %d", r.status, tt.want)
+			}
+		})
+	}
+}
+
+func TestEWSMailboxOfEvent(t *testing.T) {
+	f := newEWSFixture(t)
+	live, _ := f.create(ewsTech1, "A", "B-1", "2026-03-29T07:00:00Z", "2026-03-29T08:00:00Z")
+	gone, _ := f.create(ewsTech2, "B", "B-2", "2026-03-29T07:00:00Z", "2026-03-29T08:00:00Z")
+	if err := f.em.DeleteEvent(ewsTech2, gone); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, id, wantAddr string, wantOK bool) {
+		t.Helper()
+		if addr, ok := f.em.mailboxOfEvent(id); addr != wantAddr || ok != wantOK {
+			t.Errorf("mailboxOfEvent(%s) = %q, %v; want %q, %v", id, addr, ok, wantAddr, wantOK)
 		}
+	}
+	t.Run("live event", func(t *testing.T) { check(t, live, ewsTech1, true) })
+	t.Run("deleted event", func(t *testing.T) { check(t, gone, ewsTech2, true) })
+	t.Run("unknown id", func(t *testing.T) { check(t, "AAMkAD=", "", false) })
+	t.Run("deleted event after its tombstone expired", func(t *testing.T) {
+		if err := f.em.ExpireCursors(ewsTech2); err != nil {
+			t.Fatal(err)
+		}
+		check(t, gone, "", false)
+	})
+	// Delegate access finds the item's mailbox from its id alone.
+	t.Run("delegate GetItem", func(t *testing.T) {
+		msgs := f.call("", ewsGetBody(`<t:BaseShape>IdOnly</t:BaseShape>`, live, gone)).messages(t, "GetItem")
+		if got := strings.Join(ewsCodes(msgs), ","); got != "Success NoError,Error ErrorItemNotFound" {
+			t.Errorf("got %s", got)
+		}
+	})
+}
+
+// ntlmStep sends one leg of a hand-driven NTLM handshake (or an anonymous request when auth is "") on client.
+func ntlmStep(t *testing.T, c *http.Client, url, auth string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/EWS/Exchange.asmx",
+		strings.NewReader(ewsEnv("", ewsGetBody(`<t:BaseShape>IdOnly</t:BaseShape>`, "AAMkAD="))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// ntlmLogon runs a whole handshake by hand on client and returns the final status.
+func ntlmLogon(t *testing.T, c *http.Client, url, user, pass string) int {
+	t.Helper()
+	neg, err := ntlmssp.NewNegotiateMessage("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := ntlmStep(t, c, url, "NTLM "+base64.StdEncoding.EncodeToString(neg))
+	scheme, token, _ := strings.Cut(resp.Header.Get("WWW-Authenticate"), " ")
+	challenge, err := base64.StdEncoding.DecodeString(token)
+	if resp.StatusCode != http.StatusUnauthorized || scheme != "NTLM" || err != nil {
+		t.Fatalf("negotiate: status %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	auth, err := ntlmssp.NewAuthenticateMessage(challenge, user, pass, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ntlmStep(t, c, url, "NTLM "+base64.StdEncoding.EncodeToString(auth)).StatusCode
+}
+
+// TestEWSNTLMLogOff checks that on one connection a failed logon undoes an earlier good one: the connection is
+// never left authenticated after a request that presented wrong credentials.
+func TestEWSNTLMLogOff(t *testing.T) {
+	f := newEWSFixture(t)
+	newConn := func() *http.Client {
+		tr := f.srv.Client().Transport.(*http.Transport).Clone()
+		tr.MaxConnsPerHost = 1 // every request on one connection
+		return &http.Client{Transport: tr}
+	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(ewsUser+":wrong"))
+	tests := []struct {
+		name    string
+		relogon func(c *http.Client) int
+	}{
+		{"wrong NTLM password", func(c *http.Client) int { return ntlmLogon(t, c, f.srv.URL, ewsUser, "wrong") }},
+		{"wrong Basic password", func(c *http.Client) int { return ntlmStep(t, c, f.srv.URL, basic).StatusCode }},
+		{"authenticate without a challenge", func(c *http.Client) int {
+			auth, _ := ntlmssp.NewAuthenticateMessage(ntlmChallengeMessage(make([]byte, 8), f.now), ewsUser,
+				ewsPassword, nil)
+			return ntlmStep(t, c, f.srv.URL, "NTLM "+base64.StdEncoding.EncodeToString(auth)).StatusCode
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConn()
+			defer c.CloseIdleConnections()
+			if st := ntlmLogon(t, c, f.srv.URL, ewsUser, ewsPassword); st != http.StatusOK {
+				t.Fatalf("good logon: status %d", st)
+			}
+			if st := ntlmStep(t, c, f.srv.URL, "").StatusCode; st != http.StatusOK {
+				t.Fatalf("anonymous request after the good logon: status %d", st)
+			}
+			if st := tt.relogon(c); st != http.StatusUnauthorized {
+				t.Errorf("bad logon: status %d, want 401", st)
+			}
+			if st := ntlmStep(t, c, f.srv.URL, "").StatusCode; st != http.StatusUnauthorized {
+				t.Errorf("anonymous request after the bad logon: status %d, want 401", st)
+			}
+		})
+	}
+}
+
+// TestEWSNTLMStateFollowsTheConnection drives the handler with two connections that have the same addresses, as
+// a new connection has when it reuses a closed one's client port: the second must not inherit the first's logon
+// or its challenge.
+func TestEWSNTLMStateFollowsTheConnection(t *testing.T) {
+	f := newEWSFixture(t)
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 443}
+	newConn := func() context.Context {
+		ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, local)
+		return f.srv.ewsConnContext(ctx, nil)
+	}
+	send := func(conn context.Context, auth string) *httptest.ResponseRecorder {
+		r := httptest.NewRequestWithContext(conn, http.MethodPost, "/EWS/Exchange.asmx", strings.NewReader("<x/>"))
+		r.RemoteAddr = "127.0.0.1:50000"
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		f.srv.ewsAuthenticate(w, r)
+		return w
+	}
+	neg, _ := ntlmssp.NewNegotiateMessage("", "")
+	a := newConn()
+	w := send(a, "NTLM "+base64.StdEncoding.EncodeToString(neg))
+	_, token, _ := strings.Cut(w.Header().Get("WWW-Authenticate"), " ")
+	challenge, _ := base64.StdEncoding.DecodeString(token)
+	authMsg, err := ntlmssp.NewAuthenticateMessage(challenge, ewsUser, ewsPassword, nil)
+	if err != nil {
+		t.Fatalf("answer the challenge: %v", err)
+	}
+	authenticate := "NTLM " + base64.StdEncoding.EncodeToString(authMsg)
+
+	b := newConn()
+	if w := send(b, authenticate); w.Code != http.StatusUnauthorized {
+		t.Errorf("AUTHENTICATE on another connection with the same addresses: status %d, want 401", w.Code)
+	}
+	if w := send(a, authenticate); w.Code != http.StatusOK {
+		t.Fatalf("AUTHENTICATE on its own connection: status %d, want 200", w.Code)
+	}
+	if w := send(a, ""); w.Code != http.StatusOK {
+		t.Errorf("anonymous request on the authenticated connection: status %d, want 200", w.Code)
+	}
+	if w := send(b, ""); w.Code != http.StatusUnauthorized {
+		t.Errorf("anonymous request on another connection with the same addresses: status %d, want 401", w.Code)
+	}
+	if w := send(a, authenticate); w.Code != http.StatusUnauthorized {
+		t.Errorf("replayed AUTHENTICATE: status %d, want 401", w.Code)
+	}
+}
+
+// TestEWSNTLMHammer runs many NTLM logons at once, good and bad, each client on its own connections, which it
+// closes after every round so that client ports are reused quickly: no bad logon may ever succeed, and no good one
+// fail.
+func TestEWSNTLMHammer(t *testing.T) {
+	f := newEWSFixture(t)
+	const workers, rounds = 8, 12
+	bad := []struct{ user, pass string }{
+		{ewsUser, "not-the-password"},
+		{ewsUser, "deleg8"}, // another account's password
+		{`EXAMPLE\mallory`, ewsPassword},
+		{"svc-tf@example.com", strings.ToUpper(ewsPassword)},
+	}
+	var mu sync.Mutex
+	var goodOK, badRefused int
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				user, pass, good := ewsUser, ewsPassword, (w+i)%2 == 0
+				if !good {
+					b := bad[(w+i)%len(bad)]
+					user, pass = b.user, b.pass
+				}
+				tr := f.srv.Client().Transport.(*http.Transport).Clone()
+				tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+				c := &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: tr}}
+				// Two requests: the handshake, then the anonymous first try on the connection it left behind.
+				for range 2 {
+					req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/EWS/Exchange.asmx",
+						strings.NewReader(ewsEnv("", ewsGetBody(`<t:BaseShape>IdOnly</t:BaseShape>`, "AAMkAD="))))
+					req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+					req.SetBasicAuth(user, pass)
+					resp, err := c.Do(req)
+					if err != nil {
+						t.Errorf("worker %d round %d: %v", w, i, err)
+						break
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					switch {
+					case good && resp.StatusCode == http.StatusOK:
+						goodOK++
+					case !good && resp.StatusCode == http.StatusUnauthorized:
+						badRefused++
+					case good:
+						t.Errorf("worker %d round %d: good logon as %s answered %d", w, i, user, resp.StatusCode)
+					default:
+						t.Errorf("worker %d round %d: BAD logon as %s with a wrong password answered %d", w, i, user,
+							resp.StatusCode)
+					}
+					mu.Unlock()
+				}
+				tr.CloseIdleConnections()
+			}
+		}()
+	}
+	wg.Wait()
+	if want := workers * rounds; goodOK+badRefused != want*2 || goodOK != want || badRefused != want {
+		t.Errorf("%d good logons accepted and %d bad ones refused, want %d of each", goodOK, badRefused, want)
 	}
 }

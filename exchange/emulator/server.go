@@ -72,11 +72,11 @@ func Serve(em *Emulator, addr string) (*Server, error) {
 		// A library never prints: TLS handshake noise from clients that do not trust the CA goes nowhere.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	// The EWS front (ews*.go) keeps NTLM state per connection and forgets it when the connection closes.
-	if cs, ok := any(s).(interface {
-		ewsConnState(net.Conn, http.ConnState)
+	// The EWS front (ews*.go) keeps NTLM state per connection, in a struct each connection's context carries.
+	if cc, ok := any(s).(interface {
+		ewsConnContext(context.Context, net.Conn) context.Context
 	}); ok {
-		s.hs.ConnState = cs.ewsConnState
+		s.hs.ConnContext = cc.ewsConnContext
 	}
 	s.client = &http.Client{Transport: &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: certs.pool, MinVersion: tls.VersionTLS12},
@@ -240,13 +240,27 @@ func (e *Emulator) AddEWSAccount(a EWSAccount) {
 	f.ewsAccounts[strings.ToLower(a.Username)] = a
 }
 
-// ewsAccount looks up an EWS service account by user name (any letter case); for the EWS front.
+// ewsAccount finds the EWS service account a user name denotes, for the EWS front: the name as registered (any
+// letter case), else the same user written the other way, DOMAIN\user for a UPN or back (ewsAccountName). A name
+// that could mean several accounts means none, so one account's password never logs on as another.
 func (e *Emulator) ewsAccount(username string) (EWSAccount, bool) {
 	f := e.front()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	a, ok := f.ewsAccounts[strings.ToLower(username)]
-	return a, ok
+	if a, ok := f.ewsAccounts[strings.ToLower(username)]; ok {
+		return a, true
+	}
+	presented := ewsSplitAccountName(username)
+	var found []EWSAccount
+	for _, a := range f.ewsAccounts {
+		if ewsSplitAccountName(a.Username).matches(presented) {
+			found = append(found, a)
+		}
+	}
+	if len(found) != 1 {
+		return EWSAccount{}, false
+	}
+	return found[0], true
 }
 
 // beginOp is the per-operation gate every front passes: it counts the operation for its mailbox, consults the

@@ -263,6 +263,23 @@ func (e *Emulator) mailboxOptions(addr string) (MailboxOptions, bool) {
 	return mb.opts, true
 }
 
+// mailboxOfEvent reports which mailbox holds, or held, the event with the id (EWS reads an item's mailbox from
+// its id). Ids are never reused, so at most one mailbox knows an id; a deleted event is known until its tombstone
+// is expired. It counts no request.
+func (e *Emulator) mailboxOfEvent(id string) (addr string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for a, mb := range e.mailboxes {
+		if _, ok := mb.events[id]; ok {
+			return a, true
+		}
+		if _, ok := mb.history[id]; ok {
+			return a, true
+		}
+	}
+	return "", false
+}
+
 // createEvent stores a new event built from d and returns it as stored. A non-empty d.TransactionID that a live
 // event in the mailbox already carries returns that event with created == false and changes nothing (Graph's
 // transactionId; a deleted event's transactionId is free again, so a re-create after a user's delete works).
@@ -528,13 +545,24 @@ func (e *Emulator) expireCursors(addr string) error {
 	}
 	mb.seq++
 	mb.floor = mb.seq
+	var live []version
 	for id, hist := range mb.history {
 		last := hist[len(hist)-1]
 		if last.ev == nil {
 			delete(mb.history, id)
 			continue
 		}
-		mb.history[id] = []version{last}
+		live = append(live, last)
+	}
+	// A new initial round pages through the surviving events by their seqs, and its page tokens must not look
+	// expired: the survivors are renumbered above the floor, in their old order.
+	slices.SortFunc(live, func(a, b version) int { return cmpUint(a.seq, b.seq) })
+	for _, v := range live {
+		mb.seq++
+		ev := v.ev.Clone()
+		ev.Seq = mb.seq
+		mb.events[ev.ID] = &ev
+		mb.history[ev.ID] = []version{{seq: mb.seq, ev: &ev}}
 	}
 	return nil
 }
