@@ -350,14 +350,17 @@ func (p *planner) planInScope(b tf.Booking, l Link, hasL bool, mb string) {
 		if !p.readable(l.Mailbox) || !p.readable(mb) {
 			return
 		}
+		after := ActDelete
 		if p.in.Observations[l.Mailbox].Gone[l.EventID] {
+			// Already gone (a pass that died after deleting it): the new event has nothing to wait for.
 			p.add(Action{Kind: ActRetire, BookingID: b.ID, Mailbox: l.Mailbox, EventID: l.EventID,
 				Reason: "reassigned in TF; the old event was already deleted"})
+			after = ""
 		} else {
 			p.add(Action{Kind: ActDelete, BookingID: b.ID, Mailbox: l.Mailbox, EventID: l.EventID,
 				Reason: "reassigned in TF to " + mb, Start: l.EvStart, End: l.EvEnd})
 		}
-		p.createOrAdopt(b, want, hash, mb, ActDelete, "reassigned in TF from "+l.Mailbox)
+		p.createOrAdopt(b, want, hash, mb, after, "reassigned in TF from "+l.Mailbox)
 		return
 	}
 	if !p.readable(mb) {
