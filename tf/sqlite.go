@@ -353,9 +353,11 @@ type rawBooking struct {
 const bookingColumns = `id, kind, resource_id, title, description, location, start, "end", status, url, ` +
 	`version, updated_at`
 
-func scanBookings(rows *sql.Rows) ([]rawBooking, error) {
+// scanBookings reads rows; sizeHint is how many rows are likely, so that ten thousand are not copied as the slice
+// grows.
+func scanBookings(rows *sql.Rows, sizeHint int) ([]rawBooking, error) {
 	defer rows.Close()
-	var out []rawBooking
+	out := make([]rawBooking, 0, sizeHint)
 	for rows.Next() {
 		var r rawBooking
 		if err := rows.Scan(&r.id, &r.kind, &r.resourceID, &r.title, &r.description, &r.location, &r.start,
@@ -391,12 +393,11 @@ func (s *SQLite) Bookings(ctx context.Context, q Query) (BookingSet, error) {
 	}
 	// The linked bookings are mostly in the window: only those the window query did not return are read by id,
 	// which halves an idle pass's reading.
-	alsoRows, missing := splitAlso(windowRows, q.AlsoIDs)
+	inAlso, missing := splitAlso(windowRows, q.AlsoIDs)
 	byID, err := rowsByID(ctx, tx, missing)
 	if err != nil {
 		return BookingSet{}, fmt.Errorf("read bookings: %w", err)
 	}
-	alsoRows = append(alsoRows, byID...)
 	if err := tx.Commit(); err != nil {
 		return BookingSet{}, fmt.Errorf("read bookings: %w", err)
 	}
@@ -405,19 +406,28 @@ func (s *SQLite) Bookings(ctx context.Context, q Query) (BookingSet, error) {
 	for _, r := range resources {
 		known[r.ID] = true
 	}
-	seen := map[string]bool{}
-	var set BookingSet
-	for _, r := range alsoRows {
+	seen := make(map[string]bool, len(windowRows)+len(byID))
+	set := BookingSet{Bookings: make([]Booking, 0, len(windowRows)+len(byID))}
+	// Bookings asked for by id are taken whatever their window, kind or status, from either query.
+	also := func(r rawBooking) {
 		if seen[r.id.String] {
-			continue
+			return
 		}
 		seen[r.id.String] = true
 		b, bad := parseBooking(r, known, q.DefaultLength, s.zone)
 		if bad != nil {
 			set.Bad = append(set.Bad, *bad)
-			continue
+			return
 		}
 		set.Bookings = append(set.Bookings, b)
+	}
+	for i, r := range windowRows {
+		if inAlso[i] {
+			also(r)
+		}
+	}
+	for _, r := range byID {
+		also(r)
 	}
 	for _, r := range windowRows {
 		if seen[r.id.String] {
@@ -471,13 +481,15 @@ func (s *SQLite) windowRows(ctx context.Context, tx *sql.Tx, q Query) ([]rawBook
 	if err != nil {
 		return nil, err
 	}
-	return scanBookings(rows)
+	// In a steady state the window holds about the bookings already linked.
+	return scanBookings(rows, len(q.AlsoIDs))
 }
 
-// splitAlso returns the rows of ids found among rows, and the ids not found there.
-func splitAlso(rows []rawBooking, ids []string) (found []rawBooking, missing []string) {
+// splitAlso marks the rows whose id is among ids, and returns the ids not found among rows.
+func splitAlso(rows []rawBooking, ids []string) (found []bool, missing []string) {
+	found = make([]bool, len(rows))
 	if len(ids) == 0 {
-		return nil, nil
+		return found, nil
 	}
 	index := make(map[string]int, len(rows))
 	for i, r := range rows {
@@ -485,7 +497,7 @@ func splitAlso(rows []rawBooking, ids []string) (found []rawBooking, missing []s
 	}
 	for _, id := range ids {
 		if i, ok := index[id]; ok {
-			found = append(found, rows[i])
+			found[i] = true
 		} else {
 			missing = append(missing, id)
 		}
@@ -494,7 +506,7 @@ func splitAlso(rows []rawBooking, ids []string) (found []rawBooking, missing []s
 }
 
 func rowsByID(ctx context.Context, tx *sql.Tx, ids []string) ([]rawBooking, error) {
-	var out []rawBooking
+	out := make([]rawBooking, 0, len(ids))
 	for chunk := range slices.Chunk(ids, idChunk) {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
@@ -506,7 +518,7 @@ func rowsByID(ctx context.Context, tx *sql.Tx, ids []string) ([]rawBooking, erro
 		if err != nil {
 			return nil, err
 		}
-		got, err := scanBookings(rows)
+		got, err := scanBookings(rows, len(chunk))
 		if err != nil {
 			return nil, err
 		}
@@ -648,17 +660,57 @@ func (s *SQLite) Booking(ctx context.Context, id string, defaultLength time.Dura
 // as 02:30 and read back as the first (see resolveWall).
 // Errors wrap ErrBookingNotFound or ErrVersionConflict when TF has deleted or changed the booking.
 func (s *SQLite) MoveBooking(ctx context.Context, m Move) (int64, error) {
-	newStart, newEnd, err := s.moveText(m)
-	if err != nil {
-		return 0, fmt.Errorf("move booking %s: %w", m.BookingID, err)
+	r := s.MoveBookings(ctx, []Move{m})[0]
+	return r.Version, r.Err
+}
+
+// MoveResult is the outcome of one move of MoveBookings: the booking's new version, or why it was not moved.
+type MoveResult struct {
+	Version int64
+	Err     error
+}
+
+// MoveBookings writes several moves as MoveBooking does, each succeeding or failing on its own, in one transaction:
+// TF's database is synced to disk once for all of them rather than once per move, which is most of the time a
+// pass with a hundred moves spends on them. The results are in the order of moves.
+func (s *SQLite) MoveBookings(ctx context.Context, moves []Move) []MoveResult {
+	out := make([]MoveResult, len(moves))
+	// fail fails every move that had not failed yet: nothing of the transaction is kept.
+	fail := func(err error) []MoveResult {
+		for i := range out {
+			if out[i].Err == nil {
+				out[i] = MoveResult{Err: fmt.Errorf("move booking %s: %w", moves[i].BookingID, err)}
+			}
+		}
+		return out
 	}
-	newVersion, err := s.move(ctx, m, newStart, newEnd)
-	if err != nil {
-		return 0, fmt.Errorf("move booking %s: %w", m.BookingID, err)
+	if len(moves) == 0 {
+		return out
 	}
-	zerolog.Ctx(ctx).Debug().Str("booking_id", m.BookingID).Str("start", newStart).Str("end", newEnd).
-		Int64("version", newVersion).Msg("moved booking in TF")
-	return newVersion, nil
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	for i, m := range moves {
+		newStart, newEnd, err := s.moveText(m)
+		if err == nil {
+			var broken error
+			if out[i].Version, err, broken = s.moveOne(ctx, tx, m, newStart, newEnd); broken != nil {
+				return fail(broken)
+			}
+		}
+		if err != nil {
+			out[i].Err = fmt.Errorf("move booking %s: %w", m.BookingID, err)
+			continue
+		}
+		zerolog.Ctx(ctx).Debug().Str("booking_id", m.BookingID).Str("start", newStart).Str("end", newEnd).
+			Int64("version", out[i].Version).Msg("moved booking in TF")
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(fmt.Errorf("commit: %w", err))
+	}
+	return out
 }
 
 // moveText formats the move's new start and end as they will be stored ("" end for all-day moves).
@@ -680,17 +732,29 @@ func (s *SQLite) moveText(m Move) (start, end string, err error) {
 	return start, end, nil
 }
 
-func (s *SQLite) move(ctx context.Context, m Move, newStart, newEnd string) (int64, error) {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
+// moveOne writes one move inside tx under a savepoint, so that a move that fails leaves nothing behind while the
+// transaction goes on with the next. A non-nil broken means the transaction itself can no longer be trusted.
+func (s *SQLite) moveOne(ctx context.Context, tx *sql.Tx, m Move, newStart, newEnd string) (v int64, err, broken error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT move_booking"); err != nil {
+		return 0, nil, err
 	}
-	defer tx.Rollback()
+	v, err = s.move(ctx, tx, m, newStart, newEnd)
+	if err != nil {
+		if _, rb := tx.ExecContext(ctx, "ROLLBACK TO move_booking"); rb != nil {
+			return 0, nil, fmt.Errorf("roll back a failed move: %w", rb)
+		}
+	}
+	if _, rel := tx.ExecContext(ctx, "RELEASE move_booking"); rel != nil {
+		return 0, nil, rel
+	}
+	return v, err, nil
+}
 
+func (s *SQLite) move(ctx context.Context, tx *sql.Tx, m Move, newStart, newEnd string) (int64, error) {
 	var kind, oldStart sql.NullString
 	var oldEnd sql.NullString
 	var version int64
-	err = tx.QueryRowContext(ctx, `SELECT kind, start, "end", version FROM bookings WHERE id = ?`, m.BookingID).
+	err := tx.QueryRowContext(ctx, `SELECT kind, start, "end", version FROM bookings WHERE id = ?`, m.BookingID).
 		Scan(&kind, &oldStart, &oldEnd, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrBookingNotFound
@@ -750,9 +814,6 @@ func (s *SQLite) move(ctx context.Context, m Move, newStart, newEnd string) (int
 		oldStart.String, oldEnd, newStart, newEndValue, version, newVersion, auditSource)
 	if err != nil {
 		return 0, fmt.Errorf("write audit row: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return newVersion, nil
 }

@@ -60,11 +60,14 @@ func (c *Client) runBatches(ctx context.Context, calls []*call, handle func(fini
 
 	for len(pending) > 0 || inflight > 0 || sleeping > 0 {
 		for inflight < c.opts.MaxConcurrency && len(pending) > 0 {
-			var b sentBatch
-			b.calls, pending, b.contrib = c.takeBatch(pending, load)
-			if len(b.calls) == 0 {
+			batch, rest, contrib := c.takeBatch(pending, load)
+			// A batch cut short by busy mailboxes waits until a batch in flight comes back and frees their slots:
+			// sent now, the same calls would take more requests.
+			if len(batch) == 0 || len(batch) < c.batchSize() && len(rest) > 0 && inflight > 0 {
 				break
 			}
+			b := sentBatch{calls: batch, contrib: contrib}
+			pending = rest
 			for m, k := range b.contrib {
 				load[m] += k
 			}
@@ -137,13 +140,14 @@ func (c *Client) runBatches(ctx context.Context, calls []*call, handle func(fini
 	}
 }
 
-// takeBatch picks up to maxBatch pending calls that the mailboxes' budgets allow, in order, and returns them, the
+// takeBatch picks up to MaxBatch pending calls that the mailboxes' budgets allow, in order, and returns them, the
 // calls left pending, and each mailbox's share of the batch.
 func (c *Client) takeBatch(pending []*call, load map[string]int) (batch, rest []*call, contrib map[string]int) {
+	size := c.batchSize()
 	count := map[string]int{}
 	rest = pending[:0:0]
 	for _, cl := range pending {
-		if len(batch) < maxBatch {
+		if len(batch) < size {
 			n := count[cl.mailbox] + 1
 			if load[cl.mailbox]+min(n, graphMailboxConcurrency) <= c.opts.PerMailbox ||
 				load[cl.mailbox] == 0 && n == 1 {
@@ -161,9 +165,29 @@ func (c *Client) takeBatch(pending []*call, load map[string]int) (batch, rest []
 	return batch, rest, contrib
 }
 
+// batchSize is the most calls one $batch carries.
+func (c *Client) batchSize() int {
+	if c.opts.MaxBatch <= 0 || c.opts.MaxBatch > maxBatch {
+		return maxBatch
+	}
+	return c.opts.MaxBatch
+}
+
 // sendBatch sends calls as one POST /$batch and stores each item's outcome in its call. When the batch as a whole
 // fails (no answer, or an error status for the envelope), every item gets that outcome.
 func (c *Client) sendBatch(ctx context.Context, calls []*call) {
+	if c.opts.MaxBatch == 1 && len(calls) == 1 {
+		// Batching is off: the request goes as itself, the way a client without $batch would send it.
+		cl := calls[0]
+		cl.attempts++
+		if err := c.acquire(ctx); err != nil {
+			cl.out = outcome{Err: err}
+			return
+		}
+		cl.out = c.send(ctx, cl.method, cl.url, cl.headers, cl.body)
+		c.release()
+		return
+	}
 	req := batchRequest{Requests: make([]batchItem, len(calls))}
 	for i, cl := range calls {
 		cl.attempts++

@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 	"testing"
+
+	"tfsync/exchange"
 )
 
 func TestTakeBatch(t *testing.T) {
@@ -79,5 +81,32 @@ func TestRelative(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("relative(%q) = %q, %v; want %q, error %v", tt.link, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+func TestInterleave(t *testing.T) {
+	ops := func(mailboxes ...string) []exchange.Op {
+		var out []exchange.Op
+		for _, mb := range mailboxes {
+			out = append(out, exchange.Op{Mailbox: mb})
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		ops  []exchange.Op
+		want []int
+	}{
+		{"none", nil, []int{}},
+		{"one mailbox keeps its order", ops("a", "a", "a"), []int{0, 1, 2}},
+		{"round-robin in order of first appearance", ops("a", "a", "a", "b", "c", "c"), []int{0, 3, 4, 1, 5, 2}},
+		{"mixed input", ops("b", "a", "b", "a", "b"), []int{0, 1, 2, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := interleave(tt.ops); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("interleave = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

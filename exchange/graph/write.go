@@ -12,18 +12,30 @@ import (
 // Write sends creates, updates and deletes in $batch requests of up to 20 items, several mailboxes mixed, and
 // retries throttled and failed items itself. done gets the results of each batch as soon as Graph confirmed them;
 // it is called from one goroutine at a time.
+//
+// Requests are built as the batches go out, a few hundred ahead, rather than all at first: a first pass of 10,000
+// creates would otherwise hold every request body in memory until its end.
 func (c *Client) Write(ctx context.Context, ops []exchange.Op, done func([]exchange.OpResult)) {
-	var calls []*call
-	var invalid []exchange.OpResult
-	for i, op := range ops {
-		cl, err := c.opCall(op)
-		if err != nil {
-			invalid = append(invalid, exchange.OpResult{Op: op, Err: err})
-			continue
+	order := interleave(ops)
+	hdr := c.preferHeaders(0) // read only, shared by every call
+	next := 0
+	// take builds calls for up to n more ops, and the results of the ops that cannot be sent at all.
+	take := func(n int) (calls []*call, invalid []exchange.OpResult) {
+		for len(calls) < n && next < len(order) {
+			i := order[next]
+			next++
+			cl, err := c.opCall(ops[i], hdr)
+			if err != nil {
+				invalid = append(invalid, exchange.OpResult{Op: ops[i], Err: err})
+				continue
+			}
+			cl.tag = i
+			calls = append(calls, cl)
 		}
-		cl.tag = i
-		calls = append(calls, cl)
+		return calls, invalid
 	}
+	ahead := max(2*c.opts.MaxConcurrency*c.opts.MaxBatch, 2*maxBatch)
+	calls, invalid := take(ahead)
 	if len(invalid) > 0 {
 		done(invalid)
 	}
@@ -35,22 +47,50 @@ func (c *Client) Write(ctx context.Context, ops []exchange.Op, done func([]excha
 		for _, cl := range finished {
 			results = append(results, c.opResult(ops[cl.tag.(int)], cl))
 		}
-		done(results)
-		return nil
+		more, invalid := take(len(finished))
+		done(append(results, invalid...))
+		return more
 	})
+}
+
+// interleave returns the indexes of ops in an order that goes round-robin over their mailboxes, each mailbox's ops
+// keeping their order. Graph works on at most four requests of one mailbox at a time, also inside a $batch, so a
+// batch of twenty writes to twenty mailboxes is done in one step where twenty writes to one mailbox take five.
+func interleave(ops []exchange.Op) []int {
+	var mailboxes []string
+	by := map[string][]int{}
+	for i, op := range ops {
+		if _, ok := by[op.Mailbox]; !ok {
+			mailboxes = append(mailboxes, op.Mailbox)
+		}
+		by[op.Mailbox] = append(by[op.Mailbox], i)
+	}
+	out := make([]int, 0, len(ops))
+	for len(mailboxes) > 0 {
+		left := mailboxes[:0]
+		for _, mb := range mailboxes {
+			q := by[mb]
+			out = append(out, q[0])
+			if by[mb] = q[1:]; len(q) > 1 {
+				left = append(left, mb)
+			}
+		}
+		mailboxes = left
+	}
+	return out
 }
 
 func opName(k exchange.OpKind) string {
 	return string(k) + " event in"
 }
 
-// opCall turns an op into its Graph request.
-func (c *Client) opCall(op exchange.Op) (*call, error) {
+// opCall turns an op into its Graph request, with the (shared, read-only) headers hdr.
+func (c *Client) opCall(op exchange.Op, hdr map[string]string) (*call, error) {
 	name := opName(op.Kind)
 	if op.Mailbox == "" {
 		return nil, fmt.Errorf("%s: no mailbox: %w", name, exchange.ErrInvalidEvent)
 	}
-	cl := &call{mailbox: op.Mailbox, headers: c.preferHeaders(0)}
+	cl := &call{mailbox: op.Mailbox, headers: hdr}
 	switch op.Kind {
 	case exchange.OpCreate:
 		if op.TransactionID == "" {
