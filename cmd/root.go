@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,8 +16,16 @@ import (
 	calsync "tfsync/sync"
 )
 
+// GCPercent is the garbage collector's target for a pass. A first pass over a thousand mailboxes holds about
+// 45 MB live per 500 mailboxes; Go's default (100) lets the heap grow to twice that before collecting, 50 keeps
+// the peak near one and a half times at the same CPU time (measured in sync/bench_test.go). GOGC overrides it.
+const GCPercent = 50
+
 // Main runs the command line and returns the process exit code.
 func Main(args []string) int {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(GCPercent)
+	}
 	return run(context.Background(), NewFactory(SystemIO()), args)
 }
 

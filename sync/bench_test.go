@@ -47,6 +47,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/ews"
@@ -90,6 +91,10 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if n := os.Getenv(benchEmulatorEnv); n != "" {
 		os.Exit(serveBenchEmulator(n))
+	}
+	// tfsync runs its passes with this garbage-collector target (cmd.Main); the benchmark measures the same.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cmd.GCPercent)
 	}
 	os.Exit(m.Run())
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"tfsync/exchange"
 	"tfsync/tf"
@@ -498,5 +499,29 @@ func TestWindowIsStableWithinADay(t *testing.T) {
 	}
 	if !w1.Start.Equal(time.Date(2026, 3, 13, 0, 0, 0, 0, stockholm)) || !w1.End.Equal(time.Date(2026, 6, 19, 0, 0, 0, 0, stockholm)) {
 		t.Errorf("window = %v", w1)
+	}
+}
+
+func TestCleanLineFastPathAgrees(t *testing.T) {
+	for _, s := range []string{"", "Lekplats Hammarby 12:3", " lead", "trail ", "two  spaces", "tab\there", "nbsp\u00a0x",
+		"ctl\x01", "bad\xffutf8", "ok åäö ÅÄÖ", "line\u2028sep", "replacement \uFFFD char", "a b c"} {
+		slow := strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+				return ' '
+			}
+			return r
+		}, strings.ToValidUTF8(s, "\uFFFD"))), " ")
+		if got := cleanLine(s); got != slow {
+			t.Errorf("cleanLine(%q) = %q, want %q", s, got, slow)
+		}
+	}
+}
+
+// TestHashIsStable pins the hash of one event: stored links carry it, so a change to how it is computed would
+// make every event look changed in TF and rewrite every calendar.
+func TestHashIsStable(t *testing.T) {
+	b := booking("BES-1", tf.KindBesiktning, "R1", at(23, 9, 0), time.Hour)
+	if got := Hash(Render(b, testSettings())); got != "9706e0ec313808c9a9ae225ebb8c2239" {
+		t.Errorf("Hash = %s", got)
 	}
 }

@@ -3,7 +3,6 @@ package sync
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"html"
 	"net/url"
 	"regexp"
@@ -84,6 +83,9 @@ func safeURL(raw string) string {
 
 // cleanLine makes text safe for one-line fields: valid UTF-8, no control characters, single spaces.
 func cleanLine(s string) string {
+	if isCleanLine(s) {
+		return s
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
@@ -92,6 +94,32 @@ func cleanLine(s string) string {
 		return r
 	}, s)
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// isCleanLine reports whether cleanLine would return s unchanged: most TF text is, and checking is far cheaper
+// than rebuilding it.
+func isCleanLine(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	prevSpace := false
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError, unicode.IsControl(r), r == '\u2028', r == '\u2029':
+			return false // RuneError here is invalid UTF-8 or a literal U+FFFD; either way take the slow path
+		case unicode.IsSpace(r):
+			if r != ' ' || prevSpace {
+				return false
+			}
+			prevSpace = true
+		default:
+			prevSpace = false
+		}
+	}
+	return true
 }
 
 // cleanText is cleanLine for multi-line text: it keeps line breaks.
@@ -115,15 +143,21 @@ func truncate(s string, max int) string {
 // Hash identifies the content tfsync writes for an event. A booking whose rendered event hashes differently from
 // the hash stored at the last write has changed in TF (or the settings that shape the event changed).
 func Hash(ev exchange.Event) string {
-	h := sha256.New()
-	for _, f := range []string{
+	// Each field is written as "<length>:<value>;" so that no two different events hash alike. The bytes are
+	// built by hand, not with fmt: an idle pass hashes every booking in the window.
+	buf := make([]byte, 0, 64+len(ev.Subject)+len(ev.Body)+len(ev.Location))
+	for _, f := range [...]string{
 		ev.BookingID, ev.Subject, ev.Body, ev.Location,
 		ev.Start.UTC().Format(time.RFC3339), ev.End.UTC().Format(time.RFC3339),
 		strconv.FormatBool(ev.AllDay), ev.TimeZone, string(ev.ShowAs), strconv.Itoa(ev.ReminderMinutes),
 	} {
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
+		buf = strconv.AppendInt(buf, int64(len(f)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, f...)
+		buf = append(buf, ';')
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:16])
 }
 
 var (
