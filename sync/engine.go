@@ -256,6 +256,9 @@ func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked ma
 			for _, ev := range found {
 				o.Events[ev.ID] = ev
 			}
+			if len(found) == 0 {
+				o.NotCreated = append(o.NotCreated, pc.BookingID)
+			}
 		}
 	}
 	return o
@@ -587,6 +590,17 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 		}
 	}
 	err := e.Store.Update(sctx, func(tx *StoreTx) error {
+		// A journalled create the calendar provably does not hold, for a booking this pass does not create
+		// again (cancelled meanwhile, say), would otherwise be looked for on every pass.
+		for mb, o := range in.Observations {
+			for _, id := range o.NotCreated {
+				if !creating[id+"\x00"+mb] {
+					if err := tx.DeletePending(id, mb); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		for i := range ready {
 			a := &ready[i]
 			if a.Kind != ActCreate {

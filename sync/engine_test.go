@@ -280,3 +280,31 @@ func TestEngineDefaultLengthAndRounds(t *testing.T) {
 		t.Errorf("round on the autumn DST day: %+v", e)
 	}
 }
+
+// A create journalled by a pass that died before sending it, for a booking cancelled since, leaves the journal
+// once the calendar is seen not to hold it, instead of being looked for on every pass.
+func TestUnsentCreateLeavesTheJournal(t *testing.T) {
+	fx := newFixture(t)
+	fx.seedDemo()
+	fx.sync()
+	fx.exec(`INSERT INTO bookings (id, kind, resource_id, title, start, status, version, updated_at) VALUES ('ARE-9', 'arende', 'RES-101', 'Ny', '2026-03-25T10:00:00', 'cancelled', 2, '2026-03-20T09:00:00')`)
+	if err := fx.store.Update(context.Background(), func(tx *StoreTx) error {
+		return tx.PutPending(Pending{BookingID: "ARE-9", Mailbox: "anna.lindqvist@example.com", TransactionID: "txn-lost"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fx.em.ResetRequests()
+	fx.sync()
+	if n := fx.em.RequestsByOp("anna.lindqvist@example.com")[emulator.OpFind]; n != 1 {
+		t.Fatalf("looked for the unsent create %d times, want 1", n)
+	}
+	pending, err := fx.store.PendingCreates(context.Background())
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("journal after the pass: %+v %v", pending, err)
+	}
+	fx.em.ResetRequests()
+	fx.sync()
+	if n := fx.em.RequestsByOp("anna.lindqvist@example.com")[emulator.OpFind]; n != 0 {
+		t.Fatalf("looked again %d times", n)
+	}
+}

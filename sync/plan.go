@@ -67,6 +67,9 @@ type Observation struct {
 	Gone map[string]bool
 	// Cursor is the read's new cursor, saved once this mailbox's actions have been applied.
 	Cursor string
+	// NotCreated are bookings with a journalled create that the calendar does not hold: the create never
+	// reached the server, so the journal entry can go unless this pass sends the create again.
+	NotCreated []string
 }
 
 // PlanInput is everything the planner looks at. Plan is a pure function of it.
