@@ -499,50 +499,15 @@ func (req *ewsRequest) deleteItem() (ewsOp, *ewsFault) {
 	if f != nil {
 		return ewsOp{}, f
 	}
-	idsNode, f := ewsRequire(op, nsEWSMsg, "ItemIds")
-	if f != nil {
-		return ewsOp{}, f
-	}
-	refs, f := ewsItemIDs(idsNode, true)
-	if f != nil {
-		return ewsOp{}, f
-	}
-	return ewsOp{mailbox: req.firstMailbox(refs), exec: func() (string, *ewsFault) {
-		fail := func(e *ewsErr) string { return ewsErrorMessage("DeleteItem", e, "") }
-		acc, f := req.newAccess()
-		if f != nil {
-			return "", f
+	return req.perItem(op, "DeleteItem", "", func(mailbox string, ref ewsItemRef) (string, *ewsErr) {
+		if !hasSend {
+			return "", ewsItemErr("ErrorSendMeetingCancellationsRequired")
 		}
-		var msgs []string
-		for _, ref := range refs {
-			mailbox, found := "", false
-			if !ref.other {
-				mailbox, found = req.itemMailbox(ref.id)
-			}
-			if !found {
-				msgs = append(msgs, fail(ewsItemErr("ErrorItemNotFound")))
-				continue
-			}
-			e, f := acc.check(mailbox)
-			if f != nil {
-				return "", f
-			}
-			if e == nil && !hasSend {
-				e = ewsItemErr("ErrorSendMeetingCancellationsRequired")
-			}
-			if e == nil {
-				if err := req.s.em.deleteEvent(mailbox, ref.id); err != nil {
-					e = ewsStateErr(err)
-				}
-			}
-			if e != nil {
-				msgs = append(msgs, fail(e))
-				continue
-			}
-			msgs = append(msgs, ewsSuccess("DeleteItem", ""))
+		if err := req.s.em.deleteEvent(mailbox, ref.id); err != nil {
+			return "", ewsStateErr(err)
 		}
-		return ewsResponses("DeleteItem", msgs), nil
-	}}, nil
+		return "", nil
+	})
 }
 
 // getItem: GetItem of one or more items by id.
@@ -559,6 +524,22 @@ func (req *ewsRequest) getItem() (ewsOp, *ewsFault) {
 	if f != nil {
 		return ewsOp{}, f
 	}
+	return req.perItem(op, "GetItem", "<m:Items/>", func(mailbox string, ref ewsItemRef) (string, *ewsErr) {
+		d, err := req.s.em.getEvent(mailbox, ref.id)
+		if err != nil {
+			return "", ewsStateErr(err)
+		}
+		var w ewsXMLBuilder
+		w.start("m:Items")
+		ewsRenderItem(&w, d, sh, false)
+		w.end("m:Items")
+		return w.String(), nil
+	})
+}
+
+// perItem is the shape DeleteItem and GetItem share: parse the ItemIds, then for each item find its mailbox, check
+// the caller's access to it (a fault ends the request, as Exchange's do) and run do, one response message per item.
+func (req *ewsRequest) perItem(op *ewsNode, name, emptyItems string, do func(mailbox string, ref ewsItemRef) (string, *ewsErr)) (ewsOp, *ewsFault) {
 	idsNode, f := ewsRequire(op, nsEWSMsg, "ItemIds")
 	if f != nil {
 		return ewsOp{}, f
@@ -568,7 +549,6 @@ func (req *ewsRequest) getItem() (ewsOp, *ewsFault) {
 		return ewsOp{}, f
 	}
 	return ewsOp{mailbox: req.firstMailbox(refs), exec: func() (string, *ewsFault) {
-		fail := func(e *ewsErr) string { return ewsErrorMessage("GetItem", e, "<m:Items/>") }
 		acc, f := req.newAccess()
 		if f != nil {
 			return "", f
@@ -580,29 +560,24 @@ func (req *ewsRequest) getItem() (ewsOp, *ewsFault) {
 				mailbox, found = req.itemMailbox(ref.id)
 			}
 			if !found {
-				msgs = append(msgs, fail(ewsItemErr("ErrorItemNotFound")))
+				msgs = append(msgs, ewsErrorMessage(name, ewsItemErr("ErrorItemNotFound"), emptyItems))
 				continue
 			}
 			e, f := acc.check(mailbox)
 			if f != nil {
 				return "", f
 			}
+			var body string
+			if e == nil {
+				body, e = do(mailbox, ref)
+			}
 			if e != nil {
-				msgs = append(msgs, fail(e))
+				msgs = append(msgs, ewsErrorMessage(name, e, emptyItems))
 				continue
 			}
-			d, err := req.s.em.getEvent(mailbox, ref.id)
-			if err != nil {
-				msgs = append(msgs, fail(ewsStateErr(err)))
-				continue
-			}
-			var w ewsXMLBuilder
-			w.start("m:Items")
-			ewsRenderItem(&w, d, sh, false)
-			w.end("m:Items")
-			msgs = append(msgs, ewsSuccess("GetItem", w.String()))
+			msgs = append(msgs, ewsSuccess(name, body))
 		}
-		return ewsResponses("GetItem", msgs), nil
+		return ewsResponses(name, msgs), nil
 	}}, nil
 }
 
