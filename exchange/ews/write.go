@@ -179,15 +179,10 @@ func (c *Client) createChunk(ctx context.Context, mailbox string, ops []exchange
 				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
 			}
 		}
-		if len(retry) > 0 {
-			if attempt >= maxAttempts {
-				fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
-				return rs
-			}
-			if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
-				fail(retry, err)
-				return rs
-			}
+		retry, err = c.throttleRetry(ctx, mailbox, retry, last, attempt, fail)
+		if err != nil {
+			fail(retry, err)
+			return rs
 		}
 		pending = retry
 	}
@@ -338,14 +333,10 @@ func (c *Client) updateChunk(ctx context.Context, mailbox string, ops []exchange
 			}
 			stale = again
 		}
-		if len(retry) > 0 {
-			if attempt >= maxAttempts {
-				fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
-				retry = nil
-			} else if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
-				fail(append(retry, stale...), err)
-				return rs
-			}
+		retry, err = c.throttleRetry(ctx, mailbox, retry, last, attempt, fail)
+		if err != nil {
+			fail(append(retry, stale...), err)
+			return rs
 		}
 		pending = append(retry, stale...)
 	}
@@ -418,17 +409,30 @@ func (c *Client) deleteChunk(ctx context.Context, mailbox string, ops []exchange
 				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
 			}
 		}
-		if len(retry) > 0 {
-			if attempt >= maxAttempts {
-				fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
-				return rs
-			}
-			if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
-				fail(retry, err)
-				return rs
-			}
+		retry, err = c.throttleRetry(ctx, mailbox, retry, last, attempt, fail)
+		if err != nil {
+			fail(retry, err)
+			return rs
 		}
 		pending = retry
 	}
 	return rs
+}
+
+// throttleRetry settles the items a server answer asked to retry (busy, throttled): past maxAttempts they fail with
+// the server's last answer and none are returned; otherwise it waits as the server asked and returns them. An error
+// means the wait was cut short (ctx): the caller fails what it still holds.
+func (c *Client) throttleRetry(ctx context.Context, mailbox string, retry []int, last responseMessage, attempt int,
+	fail func([]int, error)) ([]int, error) {
+	if len(retry) == 0 {
+		return nil, nil
+	}
+	if attempt >= maxAttempts {
+		fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
+		return nil, nil
+	}
+	if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
+		return retry, err
+	}
+	return retry, nil
 }
