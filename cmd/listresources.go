@@ -74,6 +74,10 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 	if err != nil {
 		return err
 	}
+	problems, err := st.BookingProblems(ctx)
+	if err != nil {
+		return err
+	}
 	linked := map[string]int{}
 	for _, l := range links {
 		if !l.Detached {
@@ -163,5 +167,6 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		fmt.Fprintln(t, line)
 	}
 	t.Flush()
+	printBookingProblems(f.IO.Out, problems, cfg.TF.TimeZone)
 	return checkErr
 }
