@@ -59,8 +59,10 @@ func TestSIGTERMDuringSync(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", status, errOut)
 	}
 	var st struct {
-		Runs      []struct{ ExitCode int `json:"exit_code"` } `json:"runs"`
-		Mailboxes []statusMailbox                            `json:"mailboxes"`
+		Runs []struct {
+			ExitCode int `json:"exit_code"`
+		} `json:"runs"`
+		Mailboxes []statusMailbox `json:"mailboxes"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
