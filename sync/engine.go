@@ -447,7 +447,7 @@ func (e *Engine) Sync(ctx context.Context) (*Report, error) {
 	}
 	if err != nil {
 		if in != nil {
-			e.recordMailboxes(ctx, in, nil, nil)
+			e.recordMailboxes(ctx, in, nil, nil, nil)
 		}
 		return nil, err
 	}
@@ -763,7 +763,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	if ctx.Err() != nil {
 		r.Interrupted = true
 	} else {
-		e.recordMailboxes(sctx, in, failedMailbox, plan.Held)
+		e.recordMailboxes(sctx, in, failedMailbox, plan.Held, plan.KeepCursor)
 		if err := e.recordProblems(sctx, in, r, terminal, cleared); err != nil {
 			log.Error().Err(err).Msg("record bad rows and terminal failures in the state store")
 		}
@@ -905,7 +905,7 @@ func opKey(op exchange.Op) string {
 
 // recordMailboxes saves each read mailbox's cursor (only when everything planned there succeeded, so no reported
 // change is skipped) and its health for list-resources and status.
-func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool, held map[string]int) {
+func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool, held map[string]int, keep map[string]bool) {
 	now := e.Now()
 	prev, _ := e.Store.MailboxStates(ctx)
 	err := e.Store.Update(ctx, func(tx *StoreTx) error {
@@ -920,6 +920,9 @@ func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[
 			case failed[mb]:
 				st.LastError, st.LastErrorAt = "some changes failed; see the run log", now
 				st.ConsecutiveFailures++
+			case keep[mb]:
+				// A change it reported waits for another mailbox: healthy, but read again from the old cursor.
+				st.LastSync, st.LastError, st.ConsecutiveFailures = now, "", 0
 			default:
 				st.LastSync, st.LastError, st.ConsecutiveFailures = now, "", 0
 				if err := e.settleMailbox(tx, in, o); err != nil {

@@ -103,6 +103,9 @@ type Plan struct {
 	Skipped []Skip          `json:"skipped"`
 	// Held counts the deletes held back per mailbox.
 	Held map[string]int `json:"held,omitempty"`
+	// KeepCursor marks mailboxes that reported a change this plan cannot act on yet (it needs another mailbox
+	// that could not be read): their cursors are not saved, so the change is read again next pass.
+	KeepCursor map[string]bool `json:"-"`
 }
 
 // Counts returns how many actions of each kind the plan holds (held deletes separately as "held").
@@ -158,7 +161,7 @@ func MakePlan(in *PlanInput) *Plan {
 		bad:         map[string]bool{},
 		observed:    map[string]map[string][]exchange.Event{},
 		linkedEvent: map[string]string{},
-		plan:        &Plan{Held: map[string]int{}},
+		plan:        &Plan{Held: map[string]int{}, KeepCursor: map[string]bool{}},
 
 		ownedMailbox: map[string]bool{},
 	}

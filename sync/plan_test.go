@@ -284,6 +284,14 @@ func TestPlan(t *testing.T) {
 			s.tf(reassigned).link(link1)
 			s.in.Observations[anna].Err = errors.New("mailbox not found")
 		}, want: []string{"create BES-1 bo@example.com", "orphan BES-1 anna@example.com"}},
+		{name: "reassigned and moved while the new calendar cannot be read: the old calendar's change is read again", build: func(s *scenario) {
+			s.tf(reassigned).link(link1).seen(anna, moved)
+			s.in.Observations[bo].Err = errors.New("unavailable")
+		}, check: func(t *testing.T, p *Plan) {
+			if !p.KeepCursor[anna] {
+				t.Error("the old calendar's cursor would be saved and its move lost")
+			}
+		}},
 		{name: "an orphan is deleted once its calendar can be read", build: func(s *scenario) {
 			l := link1
 			l.Mailbox, l.EventID = bo, "ev-bo"

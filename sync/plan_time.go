@@ -193,6 +193,10 @@ func (p *planner) moveToTF(b tf.Booking, l Link, ev exchange.Event, start, end t
 // once it can be.
 func (p *planner) planReassigned(b tf.Booking, l Link, want exchange.Event, hash, mb string) {
 	if !p.readable(mb) {
+		if o := p.in.Observations[l.Mailbox]; p.readable(l.Mailbox) && (o.Gone[l.EventID] || o.Events[l.EventID].ChangeKey != "") {
+			// The old calendar reported a change (a move, a delete) that waits for the new one: read it again.
+			p.plan.KeepCursor[l.Mailbox] = true
+		}
 		return
 	}
 	if !p.readable(l.Mailbox) {
