@@ -732,8 +732,11 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 					}
 				}
 				ev := confirmedEvent(ar)
-				if err := tx.PutOwnWrite(a.Mailbox, ev.ID, ownWritesPass(in)); err != nil {
-					return err
+				if a.Kind == ActCreate {
+					// An update needs no record: its event existed when this pass's cursor was read.
+					if err := tx.PutOwnWrite(a.Mailbox, ev.ID, ownWritesPass(in)); err != nil {
+						return err
+					}
 				}
 				if err := tx.PutLink(Link{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: ev.ID,
 					ChangeKey: ev.ChangeKey, Hash: a.Hash, TFVersion: a.TFVersion, EvStart: a.Event.Start,

@@ -402,12 +402,28 @@ func TestRuleTerminalFailures(t *testing.T) {
 			mu.Unlock()
 			return &emulator.FaultReply{Status: 400, Code: "ErrorCalendarInvalidAttributeValue", Message: "refused"}
 		}})
+		cursorSaved := func() time.Time {
+			var at time.Time
+			r.reopenStore(func(s *calsync.Store) {
+				cs, err := s.Cursors(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				at = cs[cecilia].UpdatedAt
+			})
+			return at
+		}
+		before := cursorSaved()
 		r.insert(relBooking{id: "C-1", kind: tf.KindArende, res: "R3", title: "Vägras", start: local(2026, 3, 25, 9, 0)})
 		rep := r.pass(cmd.ExitPartial)
 		if !strings.Contains(fmt.Sprint(rep.Problems), "refused for good") {
 			t.Fatalf("problems = %v", rep.Problems)
 		}
 		n := refused
+		// The refusal does not hold Cecilia's cursor.
+		if after := cursorSaved(); !after.After(before) {
+			t.Fatalf("%s's cursor was not saved by the pass that met the terminal failure (%v, %v)", cecilia, before, after)
+		}
 		r.insert(relBooking{id: "C-2", kind: tf.KindArende, res: "R1", title: "Annan", start: local(2026, 3, 25, 9, 0)})
 		r.pass(cmd.ExitOK)
 		r.wantEvent(anna, "C-2", local(2026, 3, 25, 9, 0), local(2026, 3, 25, 10, 0), false, "")
@@ -451,7 +467,9 @@ func TestRuleChangeRightAfterCreate(t *testing.T) {
 				r.settings.OnCalendarDelete = policy
 				r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Ny", start: local(2026, 3, 23, 9, 0)})
 				r.insert(relBooking{id: "B-2", kind: tf.KindArende, res: "R1", title: "Flytt", start: local(2026, 3, 24, 9, 0)})
+				r.insert(relBooking{id: "B-3", kind: tf.KindArende, res: "R1", title: "Ändras", start: local(2026, 3, 25, 9, 0)})
 				r.pass(cmd.ExitOK)
+				r.exec(`UPDATE bookings SET title = 'Ändrad', version = version + 1 WHERE id = 'B-3'`)
 				old := r.events(anna, "B-1")[0].ID
 				if err := r.em.DeleteEvent(anna, old); err != nil {
 					t.Fatal(err)
@@ -467,6 +485,17 @@ func TestRuleChangeRightAfterCreate(t *testing.T) {
 					if ev.ID == old {
 						t.Fatal("the deleted event is still there")
 					}
+				}
+				// Deleted right after the pass that updated it.
+				r.wantEvent(anna, "B-3", local(2026, 3, 25, 9, 0), local(2026, 3, 25, 10, 0), false, "Ärende: Ändrad")
+				if err := r.em.DeleteEvent(anna, r.events(anna, "B-3")[0].ID); err != nil {
+					t.Fatal(err)
+				}
+				r.pass(cmd.ExitOK)
+				if policy == calsync.DeleteDetach {
+					r.wantNoEvent(anna, "B-3")
+				} else {
+					r.wantEvent(anna, "B-3", local(2026, 3, 25, 9, 0), local(2026, 3, 25, 10, 0), false, "Ärende: Ändrad")
 				}
 				r.quiet()
 				r.quiet()

@@ -199,7 +199,7 @@ func (tx *StoreTx) DeleteOrphan(mailbox, eventID string) error {
 	return err
 }
 
-// PutOwnWrite records that run created or updated an event after its mailbox's cursor was read.
+// PutOwnWrite records that run created an event after its mailbox's cursor was read.
 func (tx *StoreTx) PutOwnWrite(mailbox, eventID, run string) error {
 	_, err := tx.exec("put own write in", `INSERT OR REPLACE INTO own_writes (mailbox, event_id, run_id)
 		VALUES (?, ?, ?)`, mailbox, eventID, run)

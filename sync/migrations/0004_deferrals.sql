@@ -42,7 +42,7 @@ CREATE TABLE orphans (
 	PRIMARY KEY (mailbox, event_id)
 ) WITHOUT ROWID;
 
--- own_writes are events tfsync created or updated after the read whose cursor the mailbox holds. A change feed
+-- own_writes are events tfsync created after the read whose cursor the mailbox holds. A change feed
 -- read from that cursor may say nothing of such an event deleted or moved out of the window meanwhile (created and
 -- gone again since the cursor), so the next pass looks up each one the feed does not report.
 CREATE TABLE own_writes (
