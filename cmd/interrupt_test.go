@@ -50,8 +50,10 @@ func TestSIGTERMDuringSync(t *testing.T) {
 	}
 	e.emu.em.SetFaults(emulator.Faults{})
 	stderr := c.stderr.String()
-	if code != ExitInterrupted || !strings.Contains(stderr, "interrupted") || strings.Contains(stderr, "service unavailable") {
-		t.Fatalf("SIGTERM: exit %d, want %d\n%s", code, ExitInterrupted, stderr)
+	stdout := c.stdout.String()
+	if code != ExitInterrupted || !strings.Contains(stderr, "interrupted") || strings.Contains(stderr, "service unavailable") ||
+		!strings.Contains(stdout, "Interrupted (SIGTERM or Ctrl-C)") || strings.Contains(stdout, "Failed:") {
+		t.Fatalf("SIGTERM: exit %d, want %d\n%s\n%s", code, ExitInterrupted, stdout, stderr)
 	}
 
 	status, out, errOut := e.runWithGraph("status", "--output", "json")
