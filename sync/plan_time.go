@@ -163,6 +163,9 @@ func (p *planner) planCalendarChange(b tf.Booking, l Link, ev, want exchange.Eve
 		reason = "moved in the calendar; TF's other changes go to the event"
 	}
 	moved, want2, hash2, mi := p.moveToTF(b, l, ev, start, end, reason, conflict)
+	if mi < 0 {
+		return // refused for good before and unchanged since: left as it is
+	}
 	if !sameContent(ev, want2) || !sameTimes(ev, want2.Start, want2.End, want2.AllDay, z) {
 		// Until the update is confirmed the event does not hold TF's content: an empty hash on the link makes the
 		// next pass write it again if the update fails.
@@ -174,17 +177,21 @@ func (p *planner) planCalendarChange(b tf.Booking, l Link, ev, want exchange.Eve
 }
 
 // moveToTF plans writing the calendar's time to TF and returns the booking as it will be, its event, the event's
-// hash and the index of the move-tf action in the plan.
+// hash and the index of the move-tf action in the plan (-1 when a terminal failure keeps it out).
 func (p *planner) moveToTF(b tf.Booking, l Link, ev exchange.Event, start, end time.Time, reason, conflict string) (tf.Booking, exchange.Event, string, int) {
 	moved := b
 	moved.Start, moved.End = start, end
 	want := Render(moved, p.s)
 	hash := Hash(want)
+	n := len(p.plan.Actions)
 	p.add(Action{Kind: ActMoveTF, BookingID: b.ID, Mailbox: l.Mailbox, EventID: l.EventID, Observed: ev, Event: want,
 		Hash: hash, TFVersion: b.Version, Reason: reason, Conflict: conflict, Start: start, End: end,
 		Move: &tf.Move{BookingID: b.ID, Version: b.Version, Start: start, End: end, AllDay: b.AllDay,
 			Mailbox: l.Mailbox, EventID: l.EventID}})
-	return moved, want, hash, len(p.plan.Actions) - 1
+	if len(p.plan.Actions) == n {
+		return b, exchange.Event{}, "", -1
+	}
+	return moved, want, hash, n
 }
 
 // planReassigned plans a booking TF gave to another technician: its event leaves the old mailbox and is created in
@@ -223,8 +230,9 @@ func (p *planner) planReassigned(b tf.Booking, l Link, want exchange.Event, hash
 				wins, conflict = p.calendarWins(b, ev)
 			}
 			if wins {
-				b, want, hash, _ = p.moveToTF(b, l, ev, start, end, "moved in the calendar while TF reassigned the booking to "+mb, conflict)
-				after = ActMoveTF
+				if mb2, want2, hash2, mi := p.moveToTF(b, l, ev, start, end, "moved in the calendar while TF reassigned the booking to "+mb, conflict); mi >= 0 {
+					b, want, hash, after = mb2, want2, hash2, ActMoveTF
+				}
 			}
 		}
 	}
