@@ -381,6 +381,22 @@ func TestPlan(t *testing.T) {
 				t.Errorf("skipped = %+v", p.Skipped)
 			}
 		}},
+		{name: "a move TF refused for good is not planned again, nor its follow-up", build: func(s *scenario) {
+			m := besiktning
+			m.Start, m.End = at(24, 13, 0), at(24, 15, 0)
+			s.tf(retitled).link(link1).seen(anna, moved)
+			mr := retitled
+			mr.Start, mr.End = m.Start, m.End
+			s.in.Terminal = map[string]TerminalFailure{"BES-1": {BookingID: "BES-1", Mailbox: anna, Action: ActMoveTF,
+				Hash: Hash(Render(mr, testSettings())), Reason: "refused"}}
+		}},
+		{name: "reassigned after a move TF refused for good: deleted and created at TF's time", build: func(s *scenario) {
+			mr := reassigned
+			mr.Start, mr.End = at(24, 13, 0), at(24, 15, 0)
+			s.tf(reassigned).link(link1).seen(anna, moved)
+			s.in.Terminal = map[string]TerminalFailure{"BES-1": {BookingID: "BES-1", Mailbox: anna, Action: ActMoveTF,
+				Hash: Hash(Render(mr, testSettings())), Reason: "refused"}}
+		}, want: []string{"create BES-1 bo@example.com after-delete", "delete BES-1 anna@example.com"}},
 		{name: "a terminal failure is retried once the booking changes", build: func(s *scenario) {
 			s.tf(retimed).link(link1)
 			s.in.Terminal = map[string]TerminalFailure{"BES-1": {BookingID: "BES-1", Mailbox: anna, Action: ActUpdate,
