@@ -835,6 +835,9 @@ func (e *Engine) applyLocal(tx *StoreTx, links map[string]Link, a Action) error 
 			if err := tx.DeletePending(a.BookingID, a.Mailbox); err != nil {
 				return err
 			}
+			if err := tx.DeleteOrphan(a.Mailbox, ev.ID); err != nil {
+				return err
+			}
 		}
 		return tx.PutLink(Link{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: ev.ID, ChangeKey: ev.ChangeKey,
 			Hash: a.Hash, TFVersion: a.TFVersion, EvStart: ev.Start, EvEnd: ev.End, AllDay: ev.AllDay, UpdatedAt: now})

@@ -260,9 +260,11 @@ func (p *planner) leftForUnsyncable(l Link) bool {
 
 // planOrphans deletes events left behind by reassignments once their calendars can be read.
 func (p *planner) planOrphans() {
+	// An orphan already being deleted, or adopted again (its booking came back to that calendar), is left to
+	// those actions.
 	deleting := map[string]bool{}
 	for _, a := range p.plan.Actions {
-		if a.Kind == ActDelete {
+		if a.Kind == ActDelete || a.Kind == ActRelink {
 			deleting[a.Mailbox+"\x00"+a.EventID] = true
 		}
 	}

@@ -594,3 +594,29 @@ func TestRuleLockPathIsAFolder(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A move in the old calendar of a booking reassigned to a technician whose calendar cannot be read yet is read
+// again once it can: the old calendar's cursor is not saved past it.
+func TestRuleReassignedToUnreadableWithMove(t *testing.T) {
+	forBackends(t, func(t *testing.T, r *rulesRig) {
+		r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Byte", start: local(2026, 3, 23, 9, 0),
+			end: local(2026, 3, 23, 10, 0)})
+		r.pass(cmd.ExitOK)
+		r.exec(`UPDATE bookings SET resource_id = 'R2', version = version + 1 WHERE id = 'B-1'`)
+		r.move(anna, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0))
+		if err := r.em.SetMailbox(bo, emulator.MailboxOptions{Blocked: true, NoImpersonation: true}); err != nil {
+			t.Fatal(err)
+		}
+		r.pass(cmd.ExitPartial)
+		r.wantTF("B-1", "2026-03-23T09:00:00", "2026-03-23T10:00:00")
+		r.wantEvent(anna, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0), false, "")
+		if err := r.em.SetMailbox(bo, emulator.MailboxOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r.pass(cmd.ExitOK)
+		r.wantTF("B-1", "2026-03-24T13:00:00", "2026-03-24T14:00:00")
+		r.wantNoEvent(anna, "B-1")
+		r.wantEvent(bo, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0), false, "Ärende: Byte")
+		r.quiet()
+	})
+}
