@@ -31,7 +31,7 @@ type Action struct {
 	Mailbox   string         `json:"mailbox"`
 	EventID   string         `json:"event_id,omitempty"`
 	Reason    string         `json:"reason"`
-	Conflict  string         `json:"conflict,omitempty"` // set when both sides changed: what lost
+	Conflict  string         `json:"conflict,omitempty"` // set when both sides moved the time: what lost
 	Held      bool           `json:"held,omitempty"`     // a delete held back by the max_delete_percent guard
 	Event     exchange.Event `json:"-"`                  // the desired event (create, update)
 	Observed  exchange.Event `json:"-"`                  // the event as read (relink, record, move-tf)
