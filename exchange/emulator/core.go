@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +27,11 @@ import (
 type Options struct {
 	// Now is the server's clock (created and last-modified times). Nil means time.Now.
 	Now func() time.Time
+	// Lenient turns off the habits of real Exchange in fidelity.go (rewritten bodies, long ids and sync states,
+	// IIS 503 pages, full time zone definitions, AutoResolve as specified, injected conflicts), restoring the
+	// emulator's old, kinder behaviour. Tests never set it; TFSYNC_EMULATOR_LENIENT=1 sets it for every emulator,
+	// so that a fidelity test can be seen failing against the kinder server.
+	Lenient bool
 }
 
 // Emulator is the emulated server. It is safe for concurrent use: one mutex guards all state, which keeps every
@@ -40,6 +46,9 @@ type Emulator struct {
 	requests  map[string]map[string]int // normAddr -> op -> count
 	serial    uint64                    // emulator-wide counter behind ids and change keys
 	fault     func(op, mailbox string) error
+	lenient   bool
+	nonce     uint64          // sync states handed out, so each one differs (nextNonce)
+	conflicts map[string]bool // event ids whose next EWS update meets an injected conflict (InjectConflict)
 }
 
 // New returns an emulator without mailboxes; add them with AddMailbox.
@@ -55,6 +64,7 @@ func New(opts Options) *Emulator {
 		instance:  base64.RawURLEncoding.EncodeToString(b),
 		mailboxes: map[string]*mailbox{},
 		requests:  map[string]map[string]int{},
+		lenient:   opts.Lenient || os.Getenv("TFSYNC_EMULATOR_LENIENT") == "1",
 	}
 }
 
