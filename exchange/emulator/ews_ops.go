@@ -941,10 +941,10 @@ var ewsSyncOrder = []string{"ItemShape", "SyncFolderId", "SyncState", "Ignore", 
 const ewsSyncStatePrefix = "tfsync-emulator-ews1"
 
 // encodeSyncState makes the opaque SyncState: base64 of the emulator instance, the mailbox and the core's seq. Real
-// sync states are long blobs (a serialised, compressed set of watermarks, hundreds to thousands of base64
-// characters; Microsoft Learn "Synchronizing items by using EWS in Exchange": "the sync state ... is an opaque
-// value"), and Exchange hands out a new one on every call even when nothing changed: so does the emulator, with a
-// per-call nonce and filler.
+// sync states are long opaque blobs (a serialised, compressed set of watermarks, hundreds to thousands of base64
+// characters; Microsoft Learn, EWS reference "SyncState": the form of the data is opaque to the client), and
+// Exchange hands out a new one on every call even when nothing changed: so does the emulator, with a per-call nonce
+// and filler.
 func (req *ewsRequest) encodeSyncState(mailbox string, seq uint64) string {
 	parts := []string{ewsSyncStatePrefix, req.s.em.instance, normAddr(mailbox), strconv.FormatUint(seq, 10)}
 	if !req.s.em.lenient {

@@ -25,8 +25,9 @@ import (
 // newID makes an event id shaped like Exchange's: a long EntryId-like byte string in base64, here in Graph's
 // URL-safe alphabet ("AAMkA…" ids, about 150 characters with '-', '_' and '=' padding: Microsoft Graph's
 // concepts/outlook-immutable-id and the event resource's examples). The EWS front writes the same bytes in standard
-// base64 ('+', '/', '='), as EWS ids are (MS-OXWSCORE 2.2.4.x ItemIdType: an opaque base64Binary-like string;
-// Graph's translateExchangeIds maps "ewsId" to "restId" by exactly this change of alphabet). The bytes hold a
+// base64 ('+', '/', '='), as EWS ids are (ItemIdType's Id is an opaque string, in practice standard base64; Graph's
+// translateExchangeIds, api-reference/v1.0/api/user-translateexchangeids, converts "ewsId" to "restId", the
+// URL-safe form of the same bytes). The bytes hold a
 // fixed prefix, a hash of the mailbox and the emulator-wide serial, so ids are never reused and are the same from
 // run to run (stable golden files). Call with e.mu held, after bumping e.serial.
 func (e *Emulator) newID(addr string) string {
@@ -353,9 +354,11 @@ func (e *Emulator) nextNonce() uint64 {
 	return e.nonce
 }
 
-// iisUnavailablePage is the page HTTP.sys sends for a 503 when IIS's application pool behind /EWS is stopped or
-// overloaded: HTML, no SOAP (Microsoft Learn, "HTTP Error 503. The service is unavailable" in IIS troubleshooting;
-// the page's text is HTTP.sys's fixed "Service Unavailable" response).
+// iisUnavailablePage is the page HTTP.sys sends for a 503 when IIS's application pool behind /EWS is stopped or its
+// queue is full: HTML, no SOAP. Microsoft Learn, "Stopping an Application Pool" (Windows Server, cc736923): "HTTP.sys
+// is then directed to return HTTP 503-Service Unavailable errors"; HttpSysOptions.Http503Verbosity: "IIS uses
+// Limited as its default behavior which will result in sending back a 503 - Service Unavailable" (the Limited
+// verbosity's fixed "Service Unavailable" page, below).
 const iisUnavailablePage = `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN""http://www.w3.org/TR/html4/strict.dtd">` + "\r\n" +
 	`<HTML><HEAD><TITLE>Service Unavailable</TITLE>` + "\r\n" +
 	`<META HTTP-EQUIV="Content-Type" Content="text/html; charset=us-ascii"></HEAD>` + "\r\n" +
