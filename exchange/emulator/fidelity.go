@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"tfsync/exchange"
@@ -295,8 +296,21 @@ type zoneTransition struct {
 	occurrence int // 1..4, or -1 for the last one in the month
 }
 
+// transitionCache keeps zoneTransitions' answers: a FindItem renders a zone for every item.
+var transitionCache sync.Map // "zone name|year" -> []zoneTransition
+
 // zoneTransitions finds the offset changes of loc in year, by the hour.
 func zoneTransitions(loc *time.Location, year int) []zoneTransition {
+	key := loc.String() + "|" + strconv.Itoa(year)
+	if v, ok := transitionCache.Load(key); ok {
+		return v.([]zoneTransition)
+	}
+	out := scanTransitions(loc, year)
+	transitionCache.Store(key, out)
+	return out
+}
+
+func scanTransitions(loc *time.Location, year int) []zoneTransition {
 	var out []zoneTransition
 	t := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
 	_, prev := t.In(loc).Zone()
