@@ -96,7 +96,8 @@ func (rt *roundTrip) readBack(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !ev.Start.Equal(rt.event.Start) {
-		return "", fmt.Errorf("the change feed shows the event at %s, it was written at %s", ev.Start, rt.event.Start)
+		return "", fmt.Errorf("%w: the change feed shows the event at %s, it was written at %s; check [tf] time_zone "+
+			"against the mailbox's time zone", exchange.ErrBadResponse, ev.Start, rt.event.Start)
 	}
 	return "the change feed reports the new event", nil
 }
@@ -121,7 +122,8 @@ func (rt *roundTrip) readMove(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !ev.Start.Equal(rt.event.Start) || !ev.End.Equal(rt.event.End) {
-		return "", fmt.Errorf("the change feed shows the event at %s, it was moved to %s", ev.Start, rt.event.Start)
+		return "", fmt.Errorf("%w: the change feed shows the event at %s, it was moved to %s; check [tf] time_zone "+
+			"against the mailbox's time zone", exchange.ErrBadResponse, ev.Start, rt.event.Start)
 	}
 	return "the change feed reports the move", nil
 }
@@ -191,7 +193,8 @@ func (rt *roundTrip) readChange(ctx context.Context) (exchange.Event, error) {
 			return ev, nil
 		}
 	}
-	return exchange.Event{}, fmt.Errorf("%w: the change feed (%d changes) does not report the test event",
+	return exchange.Event{}, fmt.Errorf("%w: the change feed (%d changes) does not report the test event; run the "+
+		"round trip again, and if it fails again, run the conformance suite against this server (docs/conformance.md)",
 		exchange.ErrBadResponse, len(res.Events))
 }
 
