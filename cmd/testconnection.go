@@ -117,6 +117,8 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	}
 	last.Message = fmt.Sprintf("%d resources, %d enabled for sync, %d with a usable e-mail", len(resources), enabled, len(mailboxes))
 	list.Checks = append(list.Checks, skipped...)
+	installation, err := installationID(ctx, src, false)
+	list.add("installation", err, installationMessage(installation))
 
 	st, err := f.OpenStore(ctx, cfg)
 	if !list.add("state store", err, cfg.State.Path) {
