@@ -123,8 +123,8 @@ func (p *planner) guardPass() {
 		if db == "" {
 			db = "(the configured [tf] database)"
 		}
-		p.plan.TFEmpty = fmt.Sprintf("TF database %s returned %d bookings and %d resources while the state store "+
-			"links %d events: every delete is held. If [tf] database points at the wrong file, or a restore left "+
+		p.plan.TFEmpty = fmt.Sprintf("TF database %s returned %d bookings and %d resources "+
+			"while the state store links %d events: every delete is held. If [tf] database points at the wrong file, or a restore left "+
 			"TF empty, correct that first; only if TF really holds no bookings, apply the deletes with "+
 			"`tfsync sync --force`", db, bookings, len(p.in.Resources), linked)
 		p.holdDeletes()
