@@ -56,6 +56,9 @@ func TestInstallationIdentity(t *testing.T) {
 	if len(res) != 1 || res[0].Err != nil {
 		t.Fatalf("create the trial's event: %+v", res)
 	}
+	if code, out, _ := e.run("test-connection"); code != ExitOK || !strings.Contains(out, "1 events of tfsync installation "+other) {
+		t.Fatalf("test-connection: exit %d, want the trial's event named\n%s", code, out)
+	}
 	code, out, _ := e.run("list-resources", "--check")
 	if code != ExitOK || !strings.Contains(out, "1 events of tfsync installation "+other) {
 		t.Fatalf("list-resources --check: exit %d, want the trial's event named\n%s", code, out)
@@ -84,5 +87,38 @@ func TestInstallationIdentity(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the sync deleted the trial installation's event")
+	}
+}
+
+// TestEmptyTFHold runs sync over a bookings table a restore left empty: exit 5, a message naming the TF database
+// and the counts, and every event kept.
+func TestEmptyTFHold(t *testing.T) {
+	e := newEnv(t, "")
+	if code, out, _ := e.run("sync"); code != ExitOK {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	events := func() int {
+		n := 0
+		for _, mb := range []string{"anna.lindqvist@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com", "johan.berg@example.com", "karin.ek@example.com"} {
+			for _, ev := range e.em.Events(mb) {
+				if ev.BookingID != "" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	before := events()
+	if _, err := e.db.Exec(`DELETE FROM bookings`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := e.run("sync")
+	if code != ExitHeld || !strings.Contains(out+stderr, "tf.db returned 0 bookings") ||
+		!strings.Contains(out+stderr, "while the state store links") {
+		t.Fatalf("sync over an emptied bookings table: exit %d, want 5 with the database and the counts\n%s\n%s",
+			code, out, stderr)
+	}
+	if after := events(); after != before {
+		t.Fatalf("%d events before, %d after: the hold deleted some", before, after)
 	}
 }

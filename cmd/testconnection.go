@@ -140,7 +140,17 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	}
 	for _, r := range mailboxes {
 		mb, _ := settings.Mailbox(r)
-		list.add("calendar "+mb, cal.CheckAccess(ctx, mb), fmt.Sprintf("%s: can read and write the calendar", r.Name))
+		err := cal.CheckAccess(ctx, mb)
+		msg := fmt.Sprintf("%s: can read and write the calendar", r.Name)
+		if err == nil {
+			// Another installation's events here are worth knowing about, not a failure.
+			if foreign, ferr := foreignEvents(ctx, cal, mb, settings.Window(f.Now()), installation, nil); ferr == nil {
+				if text := foreignText(foreign); text != "" {
+					msg += "; " + text
+				}
+			}
+		}
+		list.add("calendar "+mb, err, msg)
 	}
 	return connErr(list.firstError())
 }
