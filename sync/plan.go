@@ -353,13 +353,18 @@ func (p *planner) deleteOrphans(id, keepMailbox string, l Link, hasL bool, why s
 			}
 			reason := why
 			dup := false
-			if mb == keepMailbox {
+			// A second event beside the linked one: the technician's if they changed it, else tfsync's own copy.
+			if mb == keepMailbox || keepMailbox == "" && hasL && mb == l.Mailbox {
 				if !p.untouchedCopy(id, mb, ev, l, hasL) {
 					p.leaveCopy(id, mb, ev)
 					continue
 				}
-				reason, dup = "a second event for the same booking, exactly as tfsync wrote it", true
-			} else if reason == "" {
+				dup = true
+				if mb == keepMailbox {
+					reason = "a second event for the same booking, exactly as tfsync wrote it"
+				}
+			}
+			if reason == "" {
 				reason = "a leftover event in a mailbox the booking no longer belongs to"
 			}
 			p.add(Action{Kind: ActDelete, BookingID: id, Mailbox: mb, EventID: ev.ID, Reason: reason,
@@ -524,7 +529,7 @@ func (p *planner) createOrAdopt(b tf.Booking, want exchange.Event, hash, mb stri
 		p.deleteOrphans(b.ID, mb, Link{}, false, "")
 		return
 	}
-	keep := unlinked[0]
+	keep := p.keepOf(unlinked, want)
 	differs := !sameContent(keep, want) || !sameTimes(keep, want.Start, want.End, want.AllDay, p.s.Zone) ||
 		keep.InstallationID != want.InstallationID // written by an earlier version: stamped by the update
 	relinkHash := hash

@@ -97,6 +97,17 @@ func (p *planner) untouchedCopy(id, mb string, ev exchange.Event, l Link, hasL b
 	return false
 }
 
+// keepOf picks the event to relink among a booking's unlinked events in one mailbox: one exactly as TF would write
+// it, so that a copy a technician moved is not the one kept (and moved back), else the first.
+func (p *planner) keepOf(unlinked []exchange.Event, want exchange.Event) exchange.Event {
+	for _, ev := range unlinked {
+		if sameContent(ev, want) && sameTimes(ev, want.Start, want.End, want.AllDay, p.s.Zone) {
+			return ev
+		}
+	}
+	return unlinked[0]
+}
+
 // leaveCopy records a technician's copy: left alone from now on, and reported by this pass.
 func (p *planner) leaveCopy(id, mb string, ev exchange.Event) {
 	p.plan.Copies = append(p.plan.Copies, Copy{BookingID: id, Mailbox: mb, EventID: ev.ID, Start: ev.Start, End: ev.End})

@@ -104,6 +104,18 @@ func TestPlanIdentity(t *testing.T) {
 		{name: "re-entering beside a doubled copy: one relinked, the untouched copy deleted",
 			build: func(s *scenario) { s.tf(bes).seen(anna, ev1).seen(anna, dup) },
 			want:  []string{"delete BES-1 anna@example.com", "relink BES-1 anna@example.com"}},
+		{name: "a lost store: the untouched event is relinked, the technician's moved copy left alone",
+			build: func(s *scenario) {
+				early := movedCopy
+				early.ID = "ev0" // sorts first
+				s.tf(bes).seen(anna, early).seen(anna, ev1)
+			},
+			want: []string{"relink BES-1 anna@example.com"},
+			check: func(t *testing.T, p *Plan) {
+				if p.Actions[0].EventID != "ev1" || len(p.Copies) != 1 || p.Copies[0].EventID != "ev0" {
+					t.Errorf("relinked %s, copies %+v; want ev1 relinked and ev0 left as the technician's", p.Actions[0].EventID, p.Copies)
+				}
+			}},
 		{name: "an untouched duplicate is deleted on an ordinary pass",
 			build: func(s *scenario) { s.tf(bes).link(link1).seen(anna, dup) },
 			want:  []string{"delete BES-1 anna@example.com"},
@@ -137,6 +149,18 @@ func TestPlanIdentity(t *testing.T) {
 			check: func(t *testing.T, p *Plan) {
 				if len(p.Copies) != 0 || p.Actions[0].EventID != "ev1" {
 					t.Errorf("copies %+v, actions %+v; want only the linked ev1 deleted", p.Copies, p.Actions)
+				}
+			}},
+		{name: "a cancelled booking: the linked event goes, a copy the technician moved stays",
+			build: func(s *scenario) {
+				c := bes
+				c.Status = tf.StatusCancelled
+				s.tf(c, other).link(link1).link(otherLink).seen(anna, movedCopy)
+			},
+			want: []string{"delete BES-1 anna@example.com"},
+			check: func(t *testing.T, p *Plan) {
+				if p.Actions[0].EventID != "ev1" || len(p.Copies) != 1 {
+					t.Errorf("actions %+v, copies %+v; want ev1 deleted and ev2 reported", p.Actions, p.Copies)
 				}
 			}},
 		{name: "duplicates count toward the delete guard",
