@@ -423,7 +423,7 @@ func (p *planner) planInScope(b tf.Booking, l Link, hasL bool, mb string) {
 	calChanged := seen && ev.ChangeKey != l.ChangeKey
 	if !calChanged {
 		if tfChanged {
-			p.update(b, want, hash, mb, l.EventID, "changed in TF", "")
+			p.update(b, want, hash, mb, l.EventID, p.changedReason(want, l), "")
 		}
 		return
 	}

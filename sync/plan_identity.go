@@ -97,6 +97,19 @@ func (p *planner) untouchedCopy(id, mb string, ev exchange.Event, l Link, hasL b
 	return false
 }
 
+// changedReason is the reason for updating a linked event whose rendering changed: an event an earlier version wrote
+// differs only by the installation id it lacks.
+func (p *planner) changedReason(want exchange.Event, l Link) string {
+	if want.InstallationID != "" {
+		legacy := want
+		legacy.InstallationID = ""
+		if Hash(legacy) == l.Hash {
+			return "written by an earlier tfsync; stamped with this installation's id"
+		}
+	}
+	return "changed in TF"
+}
+
 // keepOf picks the event to relink among a booking's unlinked events in one mailbox: one exactly as TF would write
 // it, so that a copy a technician moved is not the one kept (and moved back), else the first.
 func (p *planner) keepOf(unlinked []exchange.Event, want exchange.Event) exchange.Event {

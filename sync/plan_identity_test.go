@@ -92,7 +92,12 @@ func TestPlanIdentity(t *testing.T) {
 			}},
 		{name: "an earlier version's linked event is stamped by an update",
 			build: func(s *scenario) { s.tf(bes).link(legacyLink) },
-			want:  []string{"update BES-1 anna@example.com"}},
+			want:  []string{"update BES-1 anna@example.com"},
+			check: func(t *testing.T, p *Plan) {
+				if a := p.Actions[0]; a.Event.InstallationID != ours || !strings.Contains(a.Reason, "stamped") {
+					t.Errorf("update %+v: want it stamped with %s, and said so", a, ours)
+				}
+			}},
 		{name: "an earlier version's event that nothing here knows is left alone",
 			build: func(s *scenario) { s.tf(other).link(otherLink).seen(anna, legacyEv) }},
 		{name: "an unlinked event of this installation whose booking left TF is deleted",
