@@ -114,7 +114,7 @@ func TestEmptyTFHold(t *testing.T) {
 	}
 	code, out, stderr := e.run("sync")
 	if code != ExitHeld || !strings.Contains(out+stderr, "tf.db returned 0 bookings") ||
-		!strings.Contains(out+stderr, "while the state store links") {
+		!strings.Contains(out, "deletes were held back: TF database") {
 		t.Fatalf("sync over an emptied bookings table: exit %d, want 5 with the database and the counts\n%s\n%s",
 			code, out, stderr)
 	}
