@@ -606,3 +606,44 @@ func TestDuplicates(t *testing.T) {
 		})
 	}
 }
+
+// TestReentryCost checks the choice between looking entering bookings up one by one and reading the mailbox in
+// full: one booking entering costs one lookup by booking id; six entering at once cost a full read and no lookup;
+// an idle pass costs neither.
+func TestReentryCost(t *testing.T) {
+	t.Parallel()
+	const anna = "anna@example.com"
+	in := newIDWorld(t).install(t, "prod", "graph")
+	in.run([]step{{what: "first pass", creates: 3 * idBookings}, {what: "idle pass"}})
+	lookups := func() int { return in.w.em.RequestsByOp(anna)["graph.list"] }
+	passWith := func(what string, s step) int {
+		t.Helper()
+		before := lookups()
+		s.what = what
+		in.run([]step{s})
+		return lookups() - before
+	}
+	if n := passWith("idle", step{}); n != 0 {
+		t.Fatalf("an idle pass looked up %d bookings, want 0", n)
+	}
+	in.exec(`UPDATE bookings SET status = 'done', version = version + 1 WHERE id = 'B-R1-1'`)
+	in.run([]step{{what: "done"}})
+	if n := passWith("reopened", step{do: func(in *idInstall) {
+		in.exec(`UPDATE bookings SET status = 'planned', version = version + 1 WHERE id = 'B-R1-1'`)
+	}}); n != 1 {
+		t.Fatalf("one reopened booking cost %d lookups, want 1", n)
+	}
+	in.exec(`UPDATE resources SET email = NULL WHERE id = 'R1'`)
+	in.run([]step{{what: "e-mail cleared"}})
+	for i := 0; i < 2; i++ {
+		start := time.Date(2026, 3, 27+i, 9, 0, 0, 0, relZone)
+		in.exec(`INSERT INTO bookings (id, kind, resource_id, title, start, "end", status, version, updated_at)
+			VALUES (?, 'arende', 'R1', 'Nytt', ?, ?, 'planned', 1, ?)`, fmt.Sprintf("B-R1-N%d", i),
+			wall(start), wall(start.Add(time.Hour)), wall(relNow))
+	}
+	if n := passWith("six bookings enter", step{creates: 2, do: func(in *idInstall) {
+		in.exec(`UPDATE resources SET email = 'anna@example.com' WHERE id = 'R1'`)
+	}}); n != 0 {
+		t.Fatalf("six entering bookings cost %d lookups, want a full read instead", n)
+	}
+}
