@@ -356,6 +356,18 @@ func TestReentry(t *testing.T) {
 			{what: "capitals", do: setEmail("Anna@EXAMPLE.com")},
 			{what: "back to lower case", do: setEmail("anna@example.com")},
 		}},
+		{"store holding addresses in other capitals", []step{first, settle,
+			{what: "an older store's capitals", do: func(in *idInstall) {
+				st := in.open(in.statePath)
+				for _, q := range []string{`UPDATE links SET mailbox = upper(mailbox)`, `UPDATE cursors SET mailbox = upper(mailbox)`} {
+					if _, err := st.Exec(q); err != nil {
+						in.t.Fatal(err)
+					}
+				}
+				st.Close()
+			}},
+			{what: "the pass after"},
+		}},
 		{"sync switched off and on", []step{first, settle,
 			{what: "sync off", do: func(in *idInstall) {
 				in.exec(`UPDATE resources SET sync_enabled = 0 WHERE id = 'R1'`)
