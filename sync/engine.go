@@ -262,10 +262,14 @@ func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked ma
 				o.Err = fmt.Errorf("look for the event of unconfirmed create %s: %w", pc.BookingID, err)
 				return o
 			}
+			own := 0
 			for _, ev := range found {
 				o.Events[ev.ID] = ev
+				if !e.foreign(ev) {
+					own++
+				}
 			}
-			if len(found) == 0 {
+			if own == 0 {
 				o.NotCreated = append(o.NotCreated, pc.BookingID)
 			}
 		}

@@ -166,6 +166,12 @@ func (e *Engine) lookForReentries(ctx context.Context, in *PlanInput, names []st
 	return nil
 }
 
+// foreign reports whether another installation wrote ev (another installation's event never settles this one's
+// unconfirmed create).
+func (e *Engine) foreign(ev exchange.Event) bool {
+	return ev.InstallationID != "" && ev.InstallationID != e.Settings.InstallationID
+}
+
 // recordCopies remembers the technicians' copies the plan found, so that they are reported once and never planned
 // on again.
 func (e *Engine) recordCopies(ctx context.Context, plan *Plan) {
