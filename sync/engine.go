@@ -248,7 +248,9 @@ func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked ma
 	if !res.Full {
 		seen := map[string]bool{}
 		for _, ev := range o.Events {
-			seen[ev.BookingID] = true
+			if !e.foreign(ev) {
+				seen[ev.BookingID] = true
+			}
 		}
 		for _, b := range linked {
 			seen[b] = true

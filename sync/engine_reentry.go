@@ -101,7 +101,9 @@ func (e *Engine) lookForReentries(ctx context.Context, in *PlanInput, names []st
 		// Bookings whose events the read reported already need no lookup.
 		seen := map[string]bool{}
 		for _, ev := range o.Events {
-			seen[ev.BookingID] = true
+			if !e.foreign(ev) {
+				seen[ev.BookingID] = true
+			}
 		}
 		rest := ids[:0]
 		for _, id := range ids {

@@ -659,3 +659,31 @@ func TestReentryCost(t *testing.T) {
 		t.Fatalf("six entering bookings cost %d lookups, want a full read instead", n)
 	}
 }
+
+// TestTrialReentry: while the trial's resource is out of its sync, production rewrites its own event of the same
+// booking id. The trial's next read reports production's event; that must not stand in for the trial's own old
+// event, which is looked up and relinked.
+func TestTrialReentry(t *testing.T) {
+	t.Parallel()
+	for _, backend := range idBackends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			w := newIDWorld(t)
+			prod := w.install(t, "prod", backend)
+			trial := w.install(t, "trial", backend)
+			n := 3 * idBookings
+			prod.run([]step{{what: "production's first pass", creates: n}, {what: "production idle"}})
+			trial.run([]step{{what: "trial's first pass", creates: n}, {what: "trial idle"}})
+			trial.run([]step{{what: "trial: e-mail cleared", do: func(in *idInstall) {
+				in.exec(`UPDATE resources SET email = NULL WHERE id = 'R1'`)
+			}}})
+			prod.run([]step{{what: "production retitles", do: func(in *idInstall) {
+				in.exec(`UPDATE bookings SET title = 'Ändrad', version = version + 1 WHERE id = 'B-R1-1'`)
+			}}})
+			trial.run([]step{{what: "trial: e-mail restored", do: func(in *idInstall) {
+				in.exec(`UPDATE resources SET email = 'anna@example.com' WHERE id = 'R1'`)
+			}}})
+			prod.run([]step{{what: "production after"}})
+		})
+	}
+}
