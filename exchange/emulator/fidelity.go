@@ -29,12 +29,12 @@ import (
 // base64 ('+', '/', '='), as EWS ids are (ItemIdType's Id is an opaque string, in practice standard base64; Graph's
 // translateExchangeIds, api-reference/v1.0/api/user-translateexchangeids, converts "ewsId" to "restId", the
 // URL-safe form of the same bytes). The bytes hold a
-// fixed prefix, a hash of the mailbox and the emulator-wide serial, so ids are never reused and are the same from
-// run to run (stable golden files). Call with e.mu held, after bumping e.serial.
+// fixed prefix, a hash of the mailbox (salted per emulator unless Options.StableIDs) and the emulator-wide serial,
+// so ids are never reused, not even by another run. Call with e.mu held, after bumping e.serial.
 func (e *Emulator) newID(addr string) string {
 	h := fnv.New64a()
 	h.Write([]byte(addr))
-	mbox := h.Sum64()
+	mbox := h.Sum64() ^ e.idSalt
 	if e.lenient {
 		b := make([]byte, 0, 24)
 		b = append(b, 0x00, 0x00, 0x32, 0x4b, 0x45, 0x4d) // "AAAyS0VN": looks like, but is not, an EntryId prefix

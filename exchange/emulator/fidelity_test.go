@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"tfsync/exchange"
 )
 
 // The EWS front's habits copied from real Exchange, checked on the wire.
@@ -116,5 +119,24 @@ func TestControlRoutesForFidelity(t *testing.T) {
 	msgs := f.call(ewsTech1, ewsUpdateBody("AlwaysOverwrite", ewsSendNone, id, ck, set)).messages(t, "UpdateItem")
 	if got := ewsCodes(msgs); len(got) != 1 || got[0] != "Error ErrorIrresolvableConflict" {
 		t.Fatalf("update after the control API's conflict: %v", got)
+	}
+}
+
+// Two servers (or two runs of the emulator) never hand out the same id: a store kept from an earlier run must not
+// find its ids given to other events.
+func TestIDsDifferFromRunToRun(t *testing.T) {
+	var ids []string
+	for range 2 {
+		em := New(Options{})
+		em.AddMailbox(ewsTech1, MailboxOptions{})
+		ev, err := em.AddUserEvent(ewsTech1, exchange.Event{Subject: "Möte", Start: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC),
+			End: time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC), ReminderMinutes: exchange.NoReminder})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	if ids[0] == ids[1] || len(ids[0]) < 150 {
+		t.Fatalf("two runs gave the first event the ids %q and %q; want long ids that differ", ids[0], ids[1])
 	}
 }

@@ -60,7 +60,7 @@ var syncStateRE = regexp.MustCompile(`<m:SyncState>[^<]*</m:SyncState>`)
 // (not a SOAP fault: the schema's lax envelope driver admits only EWS elements in soap:Body), and compares them with testdata/ews/responses. Run with -update to rewrite the files.
 func TestGoldenResponses(t *testing.T) {
 	now := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
-	em := emulator.New(emulator.Options{Now: func() time.Time { return now }})
+	em := emulator.New(emulator.Options{Now: func() time.Time { return now }, StableIDs: true})
 	srv, err := emulator.Serve(em, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
