@@ -30,8 +30,11 @@ const (
 // Write settings, chosen for a calendar tfsync shares with a technician:
 //   - Updates overwrite (AlwaysOverwrite): the engine has already weighed the technician's changes against TF's
 //     before it writes, and SetItemField touches only tfsync's fields, so the technician's own edits to other
-//     fields survive. AutoResolve would refuse an update whenever the technician touched anything since the read,
-//     only for tfsync to fetch the new ChangeKey and send the same update again.
+//     fields survive. AutoResolve would not refuse a stale ChangeKey either (MS-OXWSCORE 3.1.4.9.4.1: it "resolves
+//     any conflict" itself; only NeverOverwrite answers ErrorIrresolvableConflict), but it may keep the server's
+//     value of a field tfsync sets (its example: a Sensitivity another user raised), so tfsync's fields would not
+//     be guaranteed to win. A conflict the store still reports (ErrorIrresolvableConflict, ErrorStaleObject) is
+//     answered by reading the current ChangeKey and updating once more (updateChunk).
 //   - Deletes move the event to Deleted Items (MoveToDeletedItems), so a technician who misses it can restore it.
 //     The moved item gets a new id, so the old id reads as gone, as the Calendar contract wants.
 const (
@@ -64,7 +67,7 @@ func detailShape() itemShape {
 			{FieldURI: "calendar:LegacyFreeBusyStatus"}, {FieldURI: "calendar:Location"},
 			{FieldURI: "calendar:StartTimeZone"},
 		},
-		Extended: []extendedFieldURI{bookingField()},
+		Extended: tfsyncFields(),
 	}}
 }
 
@@ -73,7 +76,7 @@ func detailShape() itemShape {
 func changeShape() itemShape {
 	return itemShape{BaseShape: "IdOnly", AdditionalProperties: &additionalProperties{
 		Fields:   []fieldURI{{FieldURI: "calendar:Start"}, {FieldURI: "calendar:End"}},
-		Extended: []extendedFieldURI{bookingField()},
+		Extended: tfsyncFields(),
 	}}
 }
 
@@ -246,7 +249,7 @@ func (c *Client) findRestricted(ctx context.Context, mailbox string, expr any) (
 		msgs, err := c.do(ctx, call{name: "FindItem", mailbox: mailbox, idempotent: true, op: &findItemRequest{
 			Traversal: "Shallow",
 			ItemShape: itemShape{BaseShape: "IdOnly", AdditionalProperties: &additionalProperties{
-				Extended: []extendedFieldURI{bookingField()},
+				Extended: tfsyncFields(),
 			}},
 			IndexedView:     &indexedPageView{MaxEntriesReturned: findPage, Offset: offset, BasePoint: "Beginning"},
 			Restriction:     &restriction{Expr: expr},
@@ -525,6 +528,7 @@ func (c *Client) toEvent(it *itemXML) exchange.Event {
 		ID:              it.ItemID.ID,
 		ChangeKey:       it.ItemID.ChangeKey,
 		BookingID:       it.bookingID(),
+		InstallationID:  it.installationID(),
 		Subject:         it.Subject,
 		Body:            it.Body.Text,
 		Location:        it.Location,
@@ -543,6 +547,11 @@ func (c *Client) toEvent(it *itemXML) exchange.Event {
 		zoneID = it.StartTimeZone.ID
 	}
 	ev.TimeZone = ianaZone(zoneID, c.zone)
+	if ev.TimeZone == "" && it.StartTimeZone != nil {
+		// Another client's zone whose id maps to no IANA zone ("Customized Time Zone" from an imported
+		// iCalendar): its definition says which offsets it follows.
+		ev.TimeZone = zoneFromDefinition(it.StartTimeZone, c.zone, ev.Start)
+	}
 	if ev.TimeZone == "" {
 		ev.TimeZone = c.zone.String()
 	}
@@ -625,6 +634,10 @@ func (c *Client) toWire(ev exchange.Event) (wireEvent, error) {
 	if ev.BookingID != "" {
 		item.ExtendedProperty = []extendedProperty{{Field: bookingField(), Value: ev.BookingID}}
 	}
+	if ev.InstallationID != "" {
+		item.ExtendedProperty = append(item.ExtendedProperty,
+			extendedProperty{Field: installationField(), Value: ev.InstallationID})
+	}
 	if ev.Location != "" {
 		location := ev.Location
 		item.Location = &location
@@ -653,9 +666,11 @@ func updates(w wireEvent) []any {
 		u = append(u, set("item:ReminderMinutesBeforeStart",
 			calendarItem{ReminderMinutesBeforeStart: it.ReminderMinutesBeforeStart}))
 	}
-	if len(it.ExtendedProperty) > 0 {
-		f := bookingField()
-		u = append(u, setItemField{ExtendedFieldURI: &f, CalendarItem: calendarItem{ExtendedProperty: it.ExtendedProperty}})
+	// One SetItemField per extended property: the schema allows one property per field update.
+	for _, p := range it.ExtendedProperty {
+		f := p.Field
+		u = append(u, setItemField{ExtendedFieldURI: &f,
+			CalendarItem: calendarItem{ExtendedProperty: []extendedProperty{p}}})
 	}
 	u = append(u, set("calendar:LegacyFreeBusyStatus", calendarItem{LegacyFreeBusyStatus: it.LegacyFreeBusyStatus}))
 	if it.Location != nil {
