@@ -90,38 +90,7 @@ func (e *Engine) lookForReentries(ctx context.Context, in *PlanInput, names []st
 		return nil
 	}
 	log := zerolog.Ctx(ctx)
-	var reread []int
-	var lookups []int
-	for i, mb := range names {
-		o := obs[i]
-		ids := enter[mb]
-		if len(ids) == 0 || o.Err != nil || o.Full {
-			continue
-		}
-		// Bookings whose events the read reported already need no lookup.
-		seen := map[string]bool{}
-		for _, ev := range o.Events {
-			if !e.foreign(ev) {
-				seen[ev.BookingID] = true
-			}
-		}
-		rest := ids[:0]
-		for _, id := range ids {
-			if !seen[id] {
-				rest = append(rest, id)
-			}
-		}
-		if len(rest) == 0 {
-			continue
-		}
-		enter[mb] = rest
-		if len(rest) > reentryLookups {
-			reread = append(reread, i)
-		} else {
-			lookups = append(lookups, i)
-		}
-	}
-
+	reread, lookups := e.sortEntering(names, obs, enter)
 	if len(reread) > 0 {
 		full := make([]exchange.ReadRequest, len(reread))
 		for k, i := range reread {
@@ -140,31 +109,7 @@ func (e *Engine) lookForReentries(ctx context.Context, in *PlanInput, names []st
 		}
 	}
 
-	limit := e.Concurrency
-	if limit <= 0 {
-		limit = 8
-	}
-	sem := make(chan struct{}, limit)
-	var wg gosync.WaitGroup
-	for _, i := range lookups {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(o *Observation, mb string, ids []string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			for _, id := range ids {
-				found, err := e.Calendar.FindByBooking(ctx, mb, id)
-				if err != nil {
-					o.Err = fmt.Errorf("look for earlier events of booking %s, which enters this calendar: %w", id, err)
-					return
-				}
-				for _, ev := range found {
-					o.Events[ev.ID] = ev
-				}
-			}
-		}(obs[i], names[i], enter[names[i]])
-	}
-	wg.Wait()
+	e.findEntering(ctx, obs, names, lookups, enter)
 	return nil
 }
 
@@ -196,4 +141,69 @@ func (e *Engine) recordCopies(ctx context.Context, plan *Plan) {
 	if err != nil {
 		log.Error().Err(err).Msg("record technicians' copies in the state store; they are reported again next pass")
 	}
+}
+
+// sortEntering narrows enter to the bookings an incremental read did not show, and returns the mailboxes to read in
+// full (more than reentryLookups bookings enter) and those whose entering bookings are looked up one by one.
+func (e *Engine) sortEntering(names []string, obs []*Observation, enter map[string][]string) (reread, lookups []int) {
+	for i, mb := range names {
+		o := obs[i]
+		ids := enter[mb]
+		if len(ids) == 0 || o.Err != nil || o.Full {
+			continue
+		}
+		// Bookings whose events the read reported already need no lookup.
+		seen := map[string]bool{}
+		for _, ev := range o.Events {
+			if !e.foreign(ev) {
+				seen[ev.BookingID] = true
+			}
+		}
+		rest := ids[:0]
+		for _, id := range ids {
+			if !seen[id] {
+				rest = append(rest, id)
+			}
+		}
+		if len(rest) == 0 {
+			continue
+		}
+		enter[mb] = rest
+		if len(rest) > reentryLookups {
+			reread = append(reread, i)
+		} else {
+			lookups = append(lookups, i)
+		}
+	}
+	return reread, lookups
+}
+
+// findEntering looks up the earlier events of the entering bookings of the mailboxes at lookups, several mailboxes
+// at a time; a failed lookup fails its mailbox's observation.
+func (e *Engine) findEntering(ctx context.Context, obs []*Observation, names []string, lookups []int, enter map[string][]string) {
+	limit := e.Concurrency
+	if limit <= 0 {
+		limit = 8
+	}
+	sem := make(chan struct{}, limit)
+	var wg gosync.WaitGroup
+	for _, i := range lookups {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(o *Observation, mb string, ids []string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, id := range ids {
+				found, err := e.Calendar.FindByBooking(ctx, mb, id)
+				if err != nil {
+					o.Err = fmt.Errorf("look for earlier events of booking %s, which enters this calendar: %w", id, err)
+					return
+				}
+				for _, ev := range found {
+					o.Events[ev.ID] = ev
+				}
+			}
+		}(obs[i], names[i], enter[names[i]])
+	}
+	wg.Wait()
 }

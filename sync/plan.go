@@ -151,7 +151,7 @@ type planner struct {
 	// observed tfsync events by booking id and mailbox, from successful reads.
 	observed map[string]map[string][]exchange.Event
 	// linkedEvent marks (mailbox, event id) pairs some link points at.
-	linkedEvent map[string]string
+	linkedEvent map[mailboxEvent]string
 	// ownedMailbox marks the mailboxes of synced resources.
 	ownedMailbox map[string]bool
 	plan         *Plan
@@ -170,86 +170,15 @@ func MakePlan(in *PlanInput) *Plan {
 		bookings:    map[string]tf.Booking{},
 		bad:         map[string]bool{},
 		observed:    map[string]map[string][]exchange.Event{},
-		linkedEvent: map[string]string{},
+		linkedEvent: map[mailboxEvent]string{},
 		plan:        &Plan{Held: map[string]int{}, KeepCursor: map[string]bool{}},
 
 		ownedMailbox: map[string]bool{},
 	}
 	p.plan.Window = p.window
-	for _, r := range in.Resources {
-		p.resources[r.ID] = r
-		if !r.SyncEnabled {
-			continue
-		}
-		mb, skip := p.s.Mailbox(r)
-		p.mailboxOf[r.ID] = mb
-		if mb != "" {
-			p.ownedMailbox[mb] = true
-		}
-		if skip != "" {
-			p.plan.Skipped = append(p.plan.Skipped, Skip{Resource: r.ID, Name: r.Name, Reason: skip})
-		}
-	}
-	for _, b := range in.Bookings.Bookings {
-		p.bookings[b.ID] = b
-	}
-	for _, e := range in.Bookings.Bad {
-		p.bad[e.BookingID] = true
-		p.plan.Skipped = append(p.plan.Skipped, Skip{BookingID: e.BookingID, Reason: "bad row in TF, not synced until corrected: " + e.Error()})
-	}
-	for _, l := range in.Links {
-		p.links++
-		if l.Detached {
-			p.detached++
-		}
-	}
-	for _, l := range in.Links {
-		p.linkedEvent[l.Mailbox+"\x00"+l.EventID] = l.BookingID
-	}
-	mailboxes := make([]string, 0, len(in.Observations))
-	for mb := range in.Observations {
-		mailboxes = append(mailboxes, mb)
-	}
-	sort.Strings(mailboxes)
-	for _, mb := range mailboxes {
-		o := in.Observations[mb]
-		if o.Err != nil {
-			p.plan.Skipped = append(p.plan.Skipped, Skip{Mailbox: mb, Reason: "calendar not read, nothing changed there this pass: " + o.Err.Error()})
-			continue
-		}
-		ids := make([]string, 0, len(o.Events))
-		for id := range o.Events {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			ev := o.Events[id]
-			if ev.BookingID == "" || !p.admit(mb, ev) {
-				continue
-			}
-			if p.observed[ev.BookingID] == nil {
-				p.observed[ev.BookingID] = map[string][]exchange.Event{}
-			}
-			p.observed[ev.BookingID][mb] = append(p.observed[ev.BookingID][mb], ev)
-		}
-	}
-
-	ids := map[string]bool{}
-	for id := range p.bookings {
-		ids[id] = true
-	}
-	for id := range in.Links {
-		ids[id] = true
-	}
-	for id := range p.observed {
-		ids[id] = true
-	}
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
-		sorted = append(sorted, id)
-	}
-	sort.Strings(sorted)
-	for _, id := range sorted {
+	p.index()
+	p.collectObserved()
+	for _, id := range p.bookingIDs() {
 		if p.bad[id] {
 			continue
 		}
@@ -381,7 +310,7 @@ func (p *planner) deleteOrphans(id, keepMailbox string, l Link, hasL bool, why s
 			if hasL && l.Mailbox == mb && l.EventID == ev.ID {
 				continue
 			}
-			if _, linked := p.linkedEvent[mb+"\x00"+ev.ID]; linked {
+			if _, linked := p.linkedEvent[mailboxEvent{mb, ev.ID}]; linked {
 				continue // a linked event is never an orphan: its own booking decides its fate
 			}
 			reason := why
@@ -480,7 +409,7 @@ func (p *planner) createOrAdopt(b tf.Booking, want exchange.Event, hash, mb stri
 	found := p.observed[b.ID][mb]
 	var unlinked []exchange.Event
 	for _, ev := range found {
-		if _, linked := p.linkedEvent[mb+"\x00"+ev.ID]; !linked {
+		if _, linked := p.linkedEvent[mailboxEvent{mb, ev.ID}]; !linked {
 			unlinked = append(unlinked, ev)
 		}
 	}
@@ -567,4 +496,93 @@ func (a Action) String() string {
 	}
 	sb.WriteString(": " + a.Reason)
 	return sb.String()
+}
+
+// index makes the planner's lookups of resources, mailboxes, bookings and links, and skips what cannot be synced.
+func (p *planner) index() {
+	in := p.in
+	for _, r := range in.Resources {
+		p.resources[r.ID] = r
+		if !r.SyncEnabled {
+			continue
+		}
+		mb, skip := p.s.Mailbox(r)
+		p.mailboxOf[r.ID] = mb
+		if mb != "" {
+			p.ownedMailbox[mb] = true
+		}
+		if skip != "" {
+			p.plan.Skipped = append(p.plan.Skipped, Skip{Resource: r.ID, Name: r.Name, Reason: skip})
+		}
+	}
+	for _, b := range in.Bookings.Bookings {
+		p.bookings[b.ID] = b
+	}
+	for _, e := range in.Bookings.Bad {
+		p.bad[e.BookingID] = true
+		p.plan.Skipped = append(p.plan.Skipped, Skip{BookingID: e.BookingID, Reason: "bad row in TF, not synced until corrected: " + e.Error()})
+	}
+	for _, l := range in.Links {
+		p.links++
+		if l.Detached {
+			p.detached++
+		}
+	}
+	for _, l := range in.Links {
+		p.linkedEvent[mailboxEvent{l.Mailbox, l.EventID}] = l.BookingID
+	}
+}
+
+// collectObserved gathers, by booking and mailbox, the events of every mailbox read that the planner may act on.
+func (p *planner) collectObserved() {
+	in := p.in
+	mailboxes := make([]string, 0, len(in.Observations))
+	for mb := range in.Observations {
+		mailboxes = append(mailboxes, mb)
+	}
+	sort.Strings(mailboxes)
+	for _, mb := range mailboxes {
+		o := in.Observations[mb]
+		if o.Err != nil {
+			p.plan.Skipped = append(p.plan.Skipped, Skip{Mailbox: mb, Reason: "calendar not read, nothing changed there this pass: " + o.Err.Error()})
+			continue
+		}
+		ids := make([]string, 0, len(o.Events))
+		for id := range o.Events {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			ev := o.Events[id]
+			if ev.BookingID == "" || !p.admit(mb, ev) {
+				continue
+			}
+			if p.observed[ev.BookingID] == nil {
+				p.observed[ev.BookingID] = map[string][]exchange.Event{}
+			}
+			p.observed[ev.BookingID][mb] = append(p.observed[ev.BookingID][mb], ev)
+		}
+	}
+
+}
+
+// bookingIDs lists, sorted, every booking TF, the links or the calendars name.
+func (p *planner) bookingIDs() []string {
+	in := p.in
+	ids := map[string]bool{}
+	for id := range p.bookings {
+		ids[id] = true
+	}
+	for id := range in.Links {
+		ids[id] = true
+	}
+	for id := range p.observed {
+		ids[id] = true
+	}
+	sorted := make([]string, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	sort.Strings(sorted)
+	return sorted
 }

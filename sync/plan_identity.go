@@ -49,7 +49,7 @@ func (p *planner) admit(mb string, ev exchange.Event) bool {
 		return true
 	}
 	// Written before installation ids: adopted only when this installation knows it or TF has its booking.
-	if _, linked := p.linkedEvent[mb+"\x00"+ev.ID]; linked {
+	if _, linked := p.linkedEvent[mailboxEvent{mb, ev.ID}]; linked {
 		return true
 	}
 	if _, ok := p.in.Links[ev.BookingID]; ok {

@@ -262,14 +262,14 @@ func (p *planner) leftForUnsyncable(l Link) bool {
 func (p *planner) planOrphans() {
 	// An orphan already being deleted, or adopted again (its booking came back to that calendar), is left to
 	// those actions.
-	deleting := map[string]bool{}
+	deleting := map[mailboxEvent]bool{}
 	for _, a := range p.plan.Actions {
 		if a.Kind == ActDelete || a.Kind == ActRelink {
-			deleting[a.Mailbox+"\x00"+a.EventID] = true
+			deleting[mailboxEvent{a.Mailbox, a.EventID}] = true
 		}
 	}
 	for _, o := range p.in.Orphans {
-		if deleting[o.Mailbox+"\x00"+o.EventID] {
+		if deleting[mailboxEvent{o.Mailbox, o.EventID}] {
 			continue
 		}
 		if !p.s.DomainAllowed(o.Mailbox) {
@@ -280,7 +280,7 @@ func (p *planner) planOrphans() {
 				Reason: "an old event waits to be deleted here (" + o.Reason + "); the calendar cannot be read"})
 			continue
 		}
-		if _, linked := p.linkedEvent[o.Mailbox+"\x00"+o.EventID]; linked {
+		if _, linked := p.linkedEvent[mailboxEvent{o.Mailbox, o.EventID}]; linked {
 			continue
 		}
 		p.add(Action{Kind: ActDelete, BookingID: o.BookingID, Mailbox: o.Mailbox, EventID: o.EventID, Orphan: true,
