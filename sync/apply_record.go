@@ -47,8 +47,8 @@ func (ap *applier) recordMailboxes() {
 	}
 	ap.e.recordMailboxes(ap.sctx, ap.in, ap.failedMailbox, ap.plan.Held, ap.plan.KeepCursor)
 	if err := ap.e.recordProblems(ap.sctx, ap.in, ap.r, ap.terminal, ap.cleared); err != nil {
-		// Logged, not failed: the pass's changes are recorded already, and the next pass finds the same bad rows
-		// and refusals again (a refusal is then tried once more).
+		// Logged, not failed: the pass's changes are recorded already, and the next pass meets the same bad rows
+		// and refusals again (a refusal is then tried once more) and records them then.
 		ap.log.Error().Err(err).Msg("record bad rows and terminal failures in the state store")
 	}
 }

@@ -139,6 +139,7 @@ func (e *Engine) recordCopies(ctx context.Context, plan *Plan) {
 			Msg("a technician changed a second event of this booking; it is theirs now and tfsync leaves it alone")
 	}
 	if err != nil {
+		// Logged, not failed: the copies are left alone all the same, and the next pass finds and reports them again.
 		log.Error().Err(err).Msg("record technicians' copies in the state store; they are reported again next pass")
 	}
 }
