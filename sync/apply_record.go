@@ -87,15 +87,13 @@ func (e *Engine) applyLocal(tx *StoreTx, links map[string]Link, a Action) error 
 // change is skipped) and its health for list-resources and status.
 func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool, held map[string]int, keep map[string]bool) {
 	now := e.Now()
-	prev, err := e.Store.MailboxStates(ctx)
-	if err != nil {
-		// Written without the previous states, every mailbox would lose its failure count and its last good sync.
-		// Nothing is written instead: no cursor moves, so the next pass reads the same changes again, as it would
-		// after a crash here.
-		zerolog.Ctx(ctx).Error().Err(err).Msg("read mailbox states from the state store; cursors are not saved this pass")
-		return
+	prev, prevErr := e.Store.MailboxStates(ctx)
+	if prevErr != nil {
+		// Written without the previous states, every mailbox would lose its failure count and its last good sync:
+		// the states are left as they are this pass, and the cursors are saved as always.
+		zerolog.Ctx(ctx).Error().Err(prevErr).Msg("read mailbox states from the state store; their health is not updated this pass")
 	}
-	err = e.Store.Update(ctx, func(tx *StoreTx) error {
+	err := e.Store.Update(ctx, func(tx *StoreTx) error {
 		for mb, o := range in.Observations {
 			st := prev[mb]
 			st.Mailbox = mb
@@ -121,6 +119,9 @@ func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[
 						return err
 					}
 				}
+			}
+			if prevErr != nil {
+				continue
 			}
 			if err := tx.PutMailboxState(st); err != nil {
 				return err
