@@ -16,7 +16,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	ap := newApplier(ctx, e, in, plan)
 	ap.moveTimesToTF()   // 1. a restore of an event's other fields waits for its time to reach TF
 	ap.deleteEvents()    // 2. a reassigned booking's new event waits until its old one is gone
-	ap.applyStoreOnly()  // 3. links retired, detached, relinked or recorded
+	ap.applyStoreOnly()  // 3. links retired, detached, relinked or recorded; orphans noted
 	ap.writeEvents()     // 4. creates (journalled first) and updates
 	ap.recordCopies()    // the technicians' copies found, reported once
 	ap.recordMailboxes() // 5. cursors and health last: every change a cursor reported has been acted on
