@@ -185,7 +185,7 @@ func configReadError(path string, err error) error {
 	msg := ""
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		msg = `the configuration file does not exist: run "tfsync init" to write a commented one, or point --config at yours`
+		msg = configMissing(path)
 	default:
 		reason := err
 		var pe *fs.PathError
@@ -195,6 +195,21 @@ func configReadError(path string, err error) error {
 		msg = fmt.Sprintf("cannot read the configuration file: %v: check the path and that the account running tfsync may read it", reason)
 	}
 	return &ConfigError{Problems: []ConfigProblem{{File: path, Message: msg}}, cause: err}
+}
+
+// configMissing names the full path searched and the working directory: a scheduled task started in another folder
+// ("Start in", WorkingDirectory) looks for a relative --config there.
+func configMissing(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		wd = "unknown (" + err.Error() + ")"
+	}
+	return fmt.Sprintf(`the configuration file does not exist: looked for %s (working directory %s): run "tfsync init" to write a commented one, or point --config or %s at yours with its full path`,
+		abs, wd, ConfigEnv)
 }
 
 // configSecretLine matches a line that sets a secret, e.g. `password = ...` or `graph.client_secret = ...`.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -36,7 +37,15 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	root.SetArgs(args)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	err := root.ExecuteContext(ctx)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var err error
+	// Cobra reports an unknown command as an untyped error; a typo in a scheduled task must be a usage error.
+	if _, _, ferr := root.Find(args); ferr != nil {
+		err = &usageError{strings.TrimSpace(ferr.Error())}
+	} else {
+		err = root.ExecuteContext(ctx)
+	}
 	code := ExitCode(err)
 	if err != nil {
 		printError(f, err)
@@ -69,6 +78,11 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("config") {
+				if env := os.Getenv(ConfigEnv); env != "" {
+					f.ConfigPath = env
+				}
+			}
 			switch f.Output {
 			case "text", "json":
 			default:
@@ -103,5 +117,25 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdStatus(f, nil),
 		NewCmdVersion(f),
 	)
+	typeArgErrors(root)
 	return root
+}
+
+// ConfigEnv names the configuration file when --config is not given, so a scheduled task or service can say where
+// the file is without depending on its working directory.
+const ConfigEnv = "TFSYNC_CONFIG"
+
+// typeArgErrors makes every command's argument check a usage error (exit 2), which cobra's own checks are not.
+func typeArgErrors(c *cobra.Command) {
+	if check := c.Args; check != nil && c.HasParent() {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return &usageError{fmt.Sprintf("'%s' does not take the argument(s) %q", cmd.CommandPath(), strings.Join(args, " "))}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		typeArgErrors(sub)
+	}
 }
