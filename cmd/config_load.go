@@ -89,7 +89,7 @@ func configKindNames() []string {
 
 // configSchema lists the keys each table accepts, in the order of DESIGN.md. "" is the top level.
 var configSchema = map[string][]string{
-	"":               {"tf", "state", "exchange", "sync", "notify"},
+	"":               {"tf", "state", "exchange", "sync", "notify", "log"},
 	"tf":             {"database", "time_zone"},
 	"state":          {"path"},
 	"exchange":       {"mode", "graph", "ews"},
@@ -99,6 +99,7 @@ var configSchema = map[string][]string{
 		"allowed_domains", "past_days", "future_days", "conflict", "on_calendar_delete", "max_delete_percent",
 		"max_delete_floor", "concurrency"},
 	"notify": {"email_to", "smtp", "from", "username", "password", "starttls", "repeat_after"},
+	"log":    {"file", "max_size", "max_files"},
 }
 
 var (
@@ -139,6 +140,7 @@ func DefaultConfig() Config {
 			Concurrency:      8,
 		},
 		Notify: NotifyConfig{StartTLS: "auto", RepeatAfter: 6 * time.Hour},
+		Log:    LogConfig{MaxSize: 10, MaxFiles: 5},
 	}
 }
 
@@ -750,6 +752,7 @@ func (d *configDecoder) decode(doc map[string]any, cfg *Config) {
 	d.decodeExchange(root, cfg)
 	d.decodeSync(root, cfg)
 	d.decodeNotify(root, cfg)
+	d.decodeLog(root, cfg)
 }
 
 func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {

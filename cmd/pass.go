@@ -52,6 +52,7 @@ type passOptions struct {
 // startRun gives the context a logger carrying a fresh run id.
 func (f *Factory) startRun(ctx context.Context) (context.Context, string) {
 	id := newRunID()
+	f.runID = id
 	l := f.Logger(id)
 	return l.WithContext(ctx), id
 }

@@ -50,6 +50,7 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	if err != nil {
 		printError(f, err)
 	}
+	f.closeLog()
 	return code
 }
 
@@ -104,6 +105,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 	pf.StringVar(&f.ConfigPath, "config", "tfsync.toml", "configuration file")
 	pf.StringVarP(&f.Output, "output", "o", "text", "result format: text or json")
 	pf.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&f.LogFile, "log-file", "", "also write the log to this file, as JSON lines (default: [log] file)")
 	pf.StringVar(&f.LogFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
 
 	root.AddCommand(

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	calsync "tfsync/sync"
@@ -51,7 +53,7 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 		recordRun(ctx, f, p, runID, nil, err)
 		return err
 	}
-	if err := printReport(f, report); err != nil {
+	if err := printReport(f, report, p.cfg.TF.TimeZone); err != nil {
 		return err
 	}
 	recordRun(ctx, f, p, runID, report, report.Err())
@@ -83,7 +85,32 @@ func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsyn
 		l := f.Logger(runID)
 		l.Warn().Err(err).Msg("record the run in the state store")
 	}
+	logPassEnd(ctx, r, runErr)
 	notifyAfterRun(ctx, f, p, runID, r, runErr)
+}
+
+// logPassEnd ends a pass's log with one line saying how it went, so the log file alone answers "what did the
+// 10:05 pass do?" when the scheduler threw its report away.
+func logPassEnd(ctx context.Context, r *calsync.Report, runErr error) {
+	ev := zerolog.Ctx(ctx).Info()
+	if runErr != nil {
+		ev = zerolog.Ctx(ctx).Warn()
+	}
+	ev = ev.Int("exit_code", ExitCode(runErr))
+	if r != nil {
+		var t calsync.MailboxSummary
+		for _, m := range r.Mailboxes {
+			t.Created += m.Created
+			t.Updated += m.Updated
+			t.Deleted += m.Deleted
+			t.MovedInTF += m.MovedInTF
+			t.Errors += m.Errors
+		}
+		ev = ev.Int("mailboxes", len(r.Mailboxes)).Int("created", t.Created).Int("updated", t.Updated).
+			Int("deleted", t.Deleted).Int("moved_in_tf", t.MovedInTF).Int("errors", t.Errors).Int("held", r.Held).
+			Float64("seconds", r.Finished.Sub(r.Started).Round(time.Millisecond).Seconds())
+	}
+	ev.Msg("pass finished")
 }
 
 func errString(err error) string {
@@ -93,14 +120,16 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// printReport writes a pass's result to stdout.
-func printReport(f *Factory, r *calsync.Report) error {
+// printReport writes a pass's result to stdout. The text starts with the time and the run id, so a report a
+// scheduler appends to a file can be told from the next one and found in the log.
+func printReport(f *Factory, r *calsync.Report, zone *time.Location) error {
 	if f.Output == "json" {
 		enc := json.NewEncoder(f.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
 	w := f.IO.Out
+	fmt.Fprintf(w, "%s  run %s\n", r.Started.In(zone).Format(timeWithZone), r.RunID)
 	if r.DryRun {
 		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.Format("2006-01-02"), r.Plan.Window.End.Format("2006-01-02"))
 		printPlanTable(w, r)
