@@ -410,7 +410,7 @@ func TestStatus(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"Last passes:", "sara.nilsson@example.com", "failing (1 passes)", "anna.lindqvist@example.com"} {
+	for _, want := range []string{"Last passes", "sara.nilsson@example.com", "failing (1 passes)", "anna.lindqvist@example.com"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

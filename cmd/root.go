@@ -58,7 +58,10 @@ func run(ctx context.Context, f *Factory, args []string) int {
 func printError(f *Factory, err error) {
 	log := f.Logger("")
 	var ue *usageError
+	var cf *checkFailed
 	switch {
+	case errors.As(err, &cf):
+		// status --check has printed its one line; the exit code says the rest.
 	case errors.Is(err, calsync.ErrLockHeld) && !errors.Is(err, calsync.ErrLockStale):
 		log.Info().Msg(err.Error())
 	case errors.As(err, &ue):
