@@ -423,14 +423,14 @@ func TestStatus(t *testing.T) {
 func TestProgressOnlyOnATerminal(t *testing.T) {
 	var buf strings.Builder
 	clock := testNow
-	p := newProgress(&buf, func() time.Time { clock = clock.Add(time.Second); return clock })
-	p(50, 500)
-	p(500, 500)
-	if got := buf.String(); !strings.Contains(got, "50 of 500 (10%)") || !strings.HasSuffix(got, "500 of 500 (100%)\n") {
+	p := newProgressLine(&buf, func() time.Time { clock = clock.Add(time.Second); return clock })
+	p.writing(50, 500)
+	p.writing(500, 500)
+	if got := buf.String(); !strings.Contains(got, "50 of 500 (10%)") || !strings.HasSuffix(got, "500 of 500 (100%)") {
 		t.Errorf("progress = %q", got)
 	}
 	buf.Reset()
-	newProgress(&buf, time.Now)(5, 10)
+	newProgressLine(&buf, time.Now).writing(5, 10)
 	if buf.Len() != 0 {
 		t.Error("small passes show no progress")
 	}

@@ -32,6 +32,8 @@ type Factory struct {
 
 	runID string   // the current run's id, once startRun has made one
 	logs  *logFile // the log file, opened when the configuration is read
+
+	progress *progressLine // on a terminal, the pass's progress line, which log lines keep intact
 }
 
 // NewFactory returns the production wiring.

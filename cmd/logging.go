@@ -66,7 +66,11 @@ func (f *Factory) stderrWriter() io.Writer {
 		}
 	}
 	if format == "console" {
-		return zerolog.ConsoleWriter{Out: f.IO.ErrOut, TimeFormat: time.TimeOnly, NoColor: !f.IO.ErrTTY}
+		out := f.IO.ErrOut
+		if f.showProgress() {
+			out = f.progressLine().logWriter()
+		}
+		return zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !f.IO.ErrTTY}
 	}
 	return f.IO.ErrOut
 }

@@ -51,9 +51,11 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 		return err
 	}
 	defer p.Close()
+	ctx, waits := f.watchPass(ctx)
 	// Recorded as running first: a pass that hangs or is killed shows in status as one that never finished.
 	putRun(ctx, f, p.store, calsync.RunRecord{ID: runID, StartedAt: started, Outcome: calsync.RunRunning})
 	report, err := p.engine.Sync(ctx)
+	f.endWatch(ctx, waits)
 	if err != nil {
 		recordRun(ctx, f, p, runID, started, nil, err)
 		return err
