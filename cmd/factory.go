@@ -40,9 +40,13 @@ type Factory struct {
 func NewFactory(io *IOStreams) *Factory {
 	f := &Factory{IO: io, Output: "text", LogLevel: "info", Now: time.Now, LoadConfig: LoadConfig}
 	f.NewCalendar = newCalendar
-	f.logs = &logFile{warnFail: func(path string, err error) {
+	f.logs = &logFile{warnFail: func(path string, err error, appending bool) {
 		l := f.stderrLogger()
-		l.Warn().Err(err).Str("log_file", path).Msg("the log file cannot be written or rotated; this pass goes on and logs to stderr only: check that the account running tfsync may write to that folder and that no other program holds the file open")
+		if appending {
+			l.Warn().Err(err).Str("log_file", path).Msg("the log file cannot be rotated; this pass appends to it beyond max_size and the next pass rotates it: close any program that holds it open without sharing it")
+			return
+		}
+		l.Warn().Err(err).Str("log_file", path).Msg("the log file cannot be written; this pass goes on and logs to stderr only: check that the account running tfsync may write to that folder and that the disk has room")
 	}}
 	return f
 }

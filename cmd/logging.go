@@ -102,18 +102,20 @@ func (f *Factory) closeLog() {
 
 // logFile is the log file: JSON lines, rotated by size with lumberjack, which renames on rotation and so works
 // the same on Windows. Lines logged before the configuration names the file are held and written when it is
-// opened. A file that cannot be opened, written or rotated (a full disk, a folder the account may not write, a
-// file another program holds open on Windows) never stops a pass: the first failure is reported on stderr and
-// the rest of the pass logs to stderr only; the next pass tries again.
+// opened. A file that cannot be opened, written or rotated never stops a pass. When lumberjack cannot rotate it
+// (on Windows, another program holds it open without delete sharing, so it cannot be renamed), the pass appends to
+// it beyond max_size and the next pass rotates it; when it cannot be written at all (a full disk, a folder the
+// account may not write), the rest of the pass logs to stderr only. Either is reported once on stderr.
 type logFile struct {
 	mu       gosync.Mutex
 	w        *lumberjack.Logger
+	appendTo *os.File // the file opened for appending after lumberjack failed
 	path     string
 	keep     int // rotated files kept beside the current one
 	held     [][]byte
 	settled  bool // the file is open, or known to be absent
 	failed   bool
-	warnFail func(path string, err error)
+	warnFail func(path string, err error, appending bool)
 }
 
 // logHoldMax bounds the lines held before the configuration is read; a pass logs only a few by then.
@@ -135,11 +137,36 @@ func (l *logFile) Write(p []byte) (int, error) {
 }
 
 func (l *logFile) write(p []byte) {
-	if _, err := l.w.Write(p); err != nil {
-		l.failed = true
-		if l.warnFail != nil {
-			l.warnFail(l.path, err)
+	if l.appendTo != nil {
+		if _, err := l.appendTo.Write(p); err != nil {
+			l.fail(err, false)
 		}
+		return
+	}
+	_, err := l.w.Write(p)
+	if err == nil {
+		return
+	}
+	f, ferr := os.OpenFile(l.path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+	if ferr == nil {
+		if _, ferr = f.Write(p); ferr == nil {
+			l.appendTo = f
+			l.warn(err, true)
+			return
+		}
+		f.Close()
+	}
+	l.fail(err, false)
+}
+
+func (l *logFile) fail(err error, appending bool) {
+	l.failed = true
+	l.warn(err, appending)
+}
+
+func (l *logFile) warn(err error, appending bool) {
+	if l.warnFail != nil {
+		l.warnFail(l.path, err, appending)
 	}
 }
 
@@ -175,8 +202,12 @@ func (l *logFile) close() {
 	}
 	l.w.Close()
 	l.w = nil
-	if err := pruneLogs(l.path, l.keep); err != nil && !l.failed && l.warnFail != nil {
-		l.warnFail(l.path, err)
+	if l.appendTo != nil {
+		l.appendTo.Close()
+		l.appendTo = nil
+	}
+	if err := pruneLogs(l.path, l.keep); err != nil && !l.failed {
+		l.warn(err, true)
 	}
 }
 

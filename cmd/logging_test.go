@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,5 +197,32 @@ func TestLogConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
+	}
+}
+
+// TestLogFileThatCannotBeRotatedIsAppendedTo: when lumberjack refuses a write (here a line larger than max_size;
+// on Windows a rename that another program's open handle forbids), the line is appended to the file all the same,
+// the rest of the pass follows it there, and the trouble is reported once.
+func TestLogFileThatCannotBeRotatedIsAppendedTo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tfsync.log")
+	var warned []string
+	l := &logFile{warnFail: func(p string, err error, appending bool) {
+		warned = append(warned, fmt.Sprintf("%s %t %v", p, appending, err))
+	}}
+	l.Write([]byte(`{"held":1}` + "\n"))
+	l.open(LogConfig{File: path, MaxSize: 1, MaxFiles: 2})
+	big := `{"big":"` + strings.Repeat("x", 1<<20) + `"}` + "\n"
+	l.Write([]byte(big))
+	l.Write([]byte(`{"after":1}` + "\n"))
+	l.close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"held":1}` + "\n" + big + `{"after":1}` + "\n"; string(data) != want {
+		t.Errorf("log file holds %d bytes, want the %d of the three lines", len(data), len(want))
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], " true ") {
+		t.Errorf("warnings: %q, want one that says the file is appended to", warned)
 	}
 }
