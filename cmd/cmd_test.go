@@ -364,6 +364,10 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	if cfg.Exchange.Graph.TenantID != "contoso.onmicrosoft.com" || cfg.Sync.AllowedDomains[0] != "example.com" {
 		t.Fatalf("config = %+v", cfg)
 	}
+	if cfg.Log.File != filepath.Join(dir, "conf", "tfsync.log") || filepath.Dir(cfg.Log.File) != filepath.Dir(cfg.State.Path) ||
+		cfg.Log.MaxSize != 10 || cfg.Log.MaxFiles != 5 {
+		t.Fatalf("init's [log] is not a rotated file beside the state store: %+v (state %s)", cfg.Log, cfg.State.Path)
+	}
 	// With a resource in the new TF database, test-connection passes against the emulator.
 	db, err := sql.Open("sqlite3", filepath.Join(dir, "conf", "tf.db"))
 	if err != nil {

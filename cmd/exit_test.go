@@ -22,6 +22,9 @@ func TestExitCodeTable(t *testing.T) {
 	type scenario struct {
 		name string
 		run  func(t *testing.T) (int, string)
+		// fragment is what the output says, as docs/troubleshooting.md lists it with this exit code; "" for
+		// outcomes the troubleshooting tables do not list (success, unknown command or flag).
+		fragment string
 	}
 	sync := func(prepare func(e *env), args ...string) func(t *testing.T) (int, string) {
 		return func(t *testing.T) (int, string) {
@@ -58,30 +61,30 @@ func TestExitCodeTable(t *testing.T) {
 		scenarios []scenario
 	}{
 		{ExitOK, []string{"another pass", "lock"}, []scenario{
-			{"a clean pass", sync(nil, "sync")},
-			{"another pass holds the lock", sync(lockSince(time.Minute), "sync")},
+			{"a clean pass", sync(nil, "sync"), ""},
+			{"another pass holds the lock", sync(lockSince(time.Minute), "sync"), ""},
 		}},
 		{ExitFailure, []string{"TF unreadable"}, []scenario{
-			{"TF database gone", sync(func(e *env) { os.Remove(filepath.Join(e.dir, "tf.db")) }, "sync")},
+			{"TF database gone", sync(func(e *env) { os.Remove(filepath.Join(e.dir, "tf.db")) }, "sync"), "check [tf] database in the config"},
 		}},
 		{ExitUsage, []string{"sage", "configuration"}, []scenario{
-			{"usage: unknown command", sync(nil, "snyc")},
-			{"usage: extra argument", sync(nil, "sync", "extra-arg")},
-			{"usage: unknown flag", sync(nil, "sync", "--bogus")},
+			{"usage: unknown command", sync(nil, "snyc"), ""},
+			{"usage: extra argument", sync(nil, "sync", "extra-arg"), "does not take the argument(s)"},
+			{"usage: unknown flag", sync(nil, "sync", "--bogus"), "Run 'tfsync --help' for usage."},
 			{"invalid configuration", func(t *testing.T) (int, string) {
 				e := newEnv(t, "show_as = \"bussy\"\n")
 				code, out, errOut := e.run("sync")
 				return code, out + errOut
-			}},
-			{"configuration file missing", sync(func(e *env) { os.Remove(e.config) }, "sync")},
+			}, "is not valid: use one of"},
+			{"configuration file missing", sync(func(e *env) { os.Remove(e.config) }, "sync"), "the configuration file does not exist"},
 		}},
 		{ExitAuth, []string{"no calendar could be reached"}, []scenario{
-			{"credentials refused", sync(failing("", exchange.ErrAuth), "sync")},
-			{"every mailbox throttled", sync(failing("", exchange.ErrThrottled), "sync")},
-			{"every mailbox unavailable", sync(failing("", exchange.ErrUnavailable), "sync")},
+			{"credentials refused", sync(failing("", exchange.ErrAuth), "sync"), "no calendar could be read"},
+			{"every mailbox throttled", sync(failing("", exchange.ErrThrottled), "sync"), "no calendar could be read"},
+			{"every mailbox unavailable", sync(failing("", exchange.ErrUnavailable), "sync"), "no calendar could be read"},
 		}},
 		{ExitPartial, []string{"some mailboxes or bookings failed"}, []scenario{
-			{"one mailbox throttled", sync(failing("sara.nilsson@example.com", exchange.ErrThrottled), "sync")},
+			{"one mailbox throttled", sync(failing("sara.nilsson@example.com", exchange.ErrThrottled), "sync"), "some mailboxes or bookings failed"},
 		}},
 		{ExitHeld, []string{"max_delete_percent"}, []scenario{
 			{"a mailbox loses all its events", func(t *testing.T) (int, string) {
@@ -94,10 +97,10 @@ func TestExitCodeTable(t *testing.T) {
 				}
 				code, out, errOut := e.run("sync")
 				return code, out + errOut
-			}},
+			}, "deletes held back by max_delete_percent"},
 		}},
 		{ExitLockStale, []string{"over an hour"}, []scenario{
-			{"a pass hung for three hours", sync(lockSince(3*time.Hour), "sync")},
+			{"a pass hung for three hours", sync(lockSince(3*time.Hour), "sync"), "far longer than a pass takes"},
 		}},
 	}
 
@@ -106,6 +109,14 @@ func TestExitCodeTable(t *testing.T) {
 	documented["README.md"] = docsCodeRows(t, readme, "code", "meaning")
 	_, sched := docsBlocks(t, "schedulers.md")
 	documented["docs/schedulers.md"] = docsCodeRows(t, sched, "Exit code", "Meaning")
+
+	_, trouble := docsBlocks(t, "troubleshooting.md")
+	troubleExit := map[string]string{}
+	for _, r := range docsTableRows(trouble, "Message contains", "Exit") {
+		if m := docsInlineCode.FindStringSubmatch(r[0]); m != nil && len(r) > 1 {
+			troubleExit[m[1]] = r[1]
+		}
+	}
 
 	declared := docsExitCodes(t)
 	tested := map[int]bool{}
@@ -131,6 +142,17 @@ func TestExitCodeTable(t *testing.T) {
 				code, out := sc.run(t)
 				if code != row.code {
 					t.Errorf("exit %d, documented %d\n%s", code, row.code, out)
+				}
+				if sc.fragment != "" {
+					if !strings.Contains(out, sc.fragment) {
+						t.Errorf("the output lacks %q:\n%s", sc.fragment, out)
+					}
+					exit, ok := troubleExit[sc.fragment]
+					if !ok {
+						t.Errorf("docs/troubleshooting.md has no row for %q", sc.fragment)
+					} else if !strings.Contains(exit, strconv.Itoa(row.code)) {
+						t.Errorf("docs/troubleshooting.md gives %q exit %q, the program exits %d", sc.fragment, exit, row.code)
+					}
 				}
 				if strings.HasPrefix(sc.name, "usage:") && !strings.HasPrefix(out, "Error: ") {
 					t.Errorf("a usage error is printed as a JSON log line, not plain text:\n%s", out)

@@ -193,10 +193,11 @@ func (l *logFile) open(c LogConfig) {
 	}
 }
 
+// close ends the file at the end of a command; the next command of the same process starts afresh.
 func (l *logFile) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.settled, l.held = true, nil
+	defer func() { l.settled, l.failed, l.held, l.path = false, false, nil, "" }()
 	if l.w == nil {
 		return
 	}
