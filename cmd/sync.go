@@ -43,7 +43,8 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	ctx, runID := f.startRun(ctx)
 	started := f.Now()
-	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true})
+	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true,
+		CreateInstallation: true})
 	if err != nil {
 		recordUnstarted(ctx, f, runID, started, err)
 		// A pass that cannot even start (stale lock, TF unreadable, backend misconfigured) is mailed too.
