@@ -112,8 +112,17 @@ type statusMailbox struct {
 	LastSync            time.Time `json:"last_sync,omitzero"`
 	Status              string    `json:"status"` // ok | failing
 	LastError           string    `json:"last_error,omitempty"`
+	ErrorID             string    `json:"error_id,omitempty"` // the entry of mailbox_errors that is LastError
 	ConsecutiveFailures int       `json:"consecutive_failures"`
 	HeldDeletes         int       `json:"held_deletes"`
+}
+
+// statusMailboxError is one error as the mailboxes that have it share it: fifty mailboxes refused with the same
+// credentials are one entry with a count, their address replaced by <mailbox>.
+type statusMailboxError struct {
+	ID        string `json:"id"`
+	Error     string `json:"error"`
+	Mailboxes int    `json:"mailboxes"`
 }
 
 type statusHeld struct {
@@ -123,17 +132,18 @@ type statusHeld struct {
 }
 
 type statusReport struct {
-	SchemaVersion int             `json:"schema_version"`
-	Now           time.Time       `json:"now"`
-	TimeZone      string          `json:"time_zone"`
-	Health        statusHealth    `json:"health"`
-	Lock          *statusLock     `json:"lock"` // null when no pass holds it
-	LinkedEvents  int             `json:"linked_events"`
-	Runs          []statusRun     `json:"runs"`
-	Mailboxes     []statusMailbox `json:"mailboxes"`
-	HeldDeletes   int             `json:"held_deletes"`
-	HeldBack      []statusHeld    `json:"held_back"`
-	Warnings      []string        `json:"warnings"`
+	SchemaVersion int                  `json:"schema_version"`
+	Now           time.Time            `json:"now"`
+	TimeZone      string               `json:"time_zone"`
+	Health        statusHealth         `json:"health"`
+	Lock          *statusLock          `json:"lock"` // null when no pass holds it
+	LinkedEvents  int                  `json:"linked_events"`
+	Runs          []statusRun          `json:"runs"`
+	Mailboxes     []statusMailbox      `json:"mailboxes"`
+	MailboxErrors []statusMailboxError `json:"mailbox_errors"`
+	HeldDeletes   int                  `json:"held_deletes"`
+	HeldBack      []statusHeld         `json:"held_back"`
+	Warnings      []string             `json:"warnings"`
 }
 
 func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
@@ -211,6 +221,7 @@ type statusCheckJSON struct {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<mailbox>" and "&" read as written
 	return enc.Encode(v)
 }
 
@@ -232,7 +243,8 @@ type statusInput struct {
 
 func buildStatus(in statusInput) *statusReport {
 	rep := &statusReport{SchemaVersion: statusSchemaVersion, Now: in.now, TimeZone: in.zoneName,
-		Runs: []statusRun{}, Mailboxes: []statusMailbox{}, HeldBack: []statusHeld{}, Warnings: in.warnings}
+		Runs: []statusRun{}, Mailboxes: []statusMailbox{}, MailboxErrors: []statusMailboxError{}, HeldBack: []statusHeld{},
+		Warnings: in.warnings}
 	if rep.Warnings == nil {
 		rep.Warnings = []string{}
 	}
@@ -265,6 +277,22 @@ func buildStatus(in statusInput) *statusReport {
 		rep.HeldDeletes += s.HeldDeletes
 	}
 	sort.Slice(rep.Mailboxes, func(i, j int) bool { return rep.Mailboxes[i].Mailbox < rep.Mailboxes[j].Mailbox })
+	ids := map[string]int{}
+	for i := range rep.Mailboxes {
+		m := &rep.Mailboxes[i]
+		if m.LastError == "" {
+			continue
+		}
+		text := strings.ReplaceAll(m.LastError, m.Mailbox, "<mailbox>")
+		k, ok := ids[text]
+		if !ok {
+			k = len(rep.MailboxErrors)
+			ids[text] = k
+			rep.MailboxErrors = append(rep.MailboxErrors, statusMailboxError{ID: fmt.Sprintf("E%d", k+1), Error: text})
+		}
+		rep.MailboxErrors[k].Mailboxes++
+		m.ErrorID = rep.MailboxErrors[k].ID
+	}
 
 	// The bookings the last finished pass held back.
 	for _, r := range in.recent {
@@ -519,6 +547,16 @@ func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
 		fmt.Fprintln(w, "  (no pass has run yet)")
 	}
 
+	if len(rep.MailboxErrors) > 0 {
+		fmt.Fprintln(w, "\nMailbox errors (each once, with how many mailboxes have it):")
+		for _, e := range rep.MailboxErrors {
+			n := "1 mailbox"
+			if e.Mailboxes != 1 {
+				n = fmt.Sprintf("%d mailboxes", e.Mailboxes)
+			}
+			fmt.Fprintf(w, "  %s  %s: %s\n", e.ID, n, oneLine(e.Error, 300))
+		}
+	}
 	fmt.Fprintln(w, "\nMailboxes:")
 	t = newTable(w)
 	fmt.Fprintln(t, "MAILBOX\tRESOURCE\tLINKED\tLAST SYNC\tHELD DELETES\tSTATUS")
@@ -529,7 +567,7 @@ func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
 		}
 		status := "ok"
 		if m.LastError != "" {
-			status = fmt.Sprintf("failing (%d passes): %s", m.ConsecutiveFailures, oneLine(m.LastError, 160))
+			status = fmt.Sprintf("failing (%d passes): %s", m.ConsecutiveFailures, m.ErrorID)
 		}
 		fmt.Fprintf(t, "%s\t%s\t%d\t%s\t%d\t%s\n", m.Mailbox, res, m.Linked, full(m.LastSync), m.HeldDeletes, status)
 	}

@@ -162,7 +162,7 @@ func TestStatusOverAHistory(t *testing.T) {
 					}
 				}
 				h.mailbox(calsync.MailboxState{Mailbox: "anna.lindqvist@example.com", LastSync: at("01:55"), LastError: statusAuthError, LastErrorAt: at("03:00"), ConsecutiveFailures: 11})
-				h.mailbox(calsync.MailboxState{Mailbox: "mehmet.yilmaz@example.com", LastSync: at("01:55"), LastError: statusAuthError, LastErrorAt: at("03:00"), ConsecutiveFailures: 11})
+				h.mailbox(calsync.MailboxState{Mailbox: "mehmet.yilmaz@example.com", LastSync: at("01:55"), LastError: strings.ReplaceAll(statusAuthError, "anna.lindqvist", "mehmet.yilmaz"), LastErrorAt: at("03:00"), ConsecutiveFailures: 11})
 			},
 			headline:  "FAILING since 02:05 CET (12 passes): no calendar could be read: read calendar: read anna.lindqvist@example.com: Microsoft Entra ID refused the client secret (AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in…; last good pass 01:55 CET",
 			checkExit: ExitAuth,
@@ -238,6 +238,9 @@ func TestStatusOverAHistory(t *testing.T) {
 				t.Errorf("headline\n got %s\nwant %s", first, tc.headline)
 			}
 			statusGolden(t, tc.name+".txt", out)
+			if tc.name == "failing" && (!strings.Contains(out, "E1  2 mailboxes: no calendar could be read: read calendar: read <mailbox>:") || strings.Contains(out, "E2")) {
+				t.Errorf("the mailboxes' shared error is not listed once with its count:\n%s", out)
+			}
 			code, out = h.status("--output", "json")
 			if code != ExitOK {
 				t.Fatalf("status --output json: exit %d\n%s", code, out)
