@@ -20,6 +20,7 @@ type progressLine struct {
 	w       io.Writer
 	now     func() time.Time
 	current string
+	sticky  bool // current is drawn again below a log line (the writes); the read count is left above it
 	last    time.Time
 	read    int
 }
@@ -35,9 +36,10 @@ func newProgressLine(w io.Writer, now func() time.Time) *progressLine {
 }
 
 // set shows text as the progress line; unless force, only when the last redraw is long enough ago.
-func (p *progressLine) set(text string, force bool) {
+func (p *progressLine) set(text string, force, sticky bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.sticky = sticky
 	t := p.now()
 	if !force && t.Sub(p.last) < progressRedraw {
 		p.current = text
@@ -64,7 +66,7 @@ func (p *progressLine) readDone(string) {
 	p.read++
 	n := p.read
 	p.mu.Unlock()
-	p.set(fmt.Sprintf("  reading calendars: %d read", n), false)
+	p.set(fmt.Sprintf("  reading calendars: %d read", n), false, false)
 }
 
 // writing is the engine's progress callback while it applies the plan. Small batches show nothing.
@@ -72,7 +74,7 @@ func (p *progressLine) writing(done, total int) {
 	if total < 100 {
 		return
 	}
-	p.set(fmt.Sprintf("  writing to calendars: %d of %d (%d%%)", done, total, done*100/total), done == total)
+	p.set(fmt.Sprintf("  writing to calendars: %d of %d (%d%%)", done, total, done*100/total), done == total, true)
 }
 
 // logWriter returns w made to keep the progress line intact around each log line.
@@ -85,6 +87,13 @@ func (l progressLogWriter) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.current == "" {
+		return p.w.Write(b)
+	}
+	if !p.sticky {
+		// The engine does not say when the reads end, and the log lines that follow them are the changes it
+		// plans: the read count stays on a line of its own, above them.
+		fmt.Fprint(p.w, clearLine+p.current+"\n")
+		p.current = ""
 		return p.w.Write(b)
 	}
 	fmt.Fprint(p.w, clearLine)

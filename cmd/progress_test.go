@@ -24,6 +24,11 @@ func TestProgressCoversReadingAndWritingAndSurvivesLogLines(t *testing.T) {
 	if got := buf.String(); !strings.HasSuffix(got, clearLine+"  reading calendars: 3 read") {
 		t.Fatalf("after three reads: %q", got)
 	}
+	buf.Reset()
+	p.logWriter().Write([]byte("10:00:00 INF resource skipped\n"))
+	if got := buf.String(); got != clearLine+"  reading calendars: 3 read\n10:00:00 INF resource skipped\n" {
+		t.Errorf("a log line after the reads: %q (the read count stays above it)", got)
+	}
 	p.writing(120, 400)
 	buf.Reset()
 	log := p.logWriter()
