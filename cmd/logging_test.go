@@ -11,6 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	calsync "tfsync/sync"
 )
 
 // schedulerRun is one pass of the real program as a scheduler starts it: no terminal, no standard input, stdout
@@ -122,6 +125,24 @@ func TestSchedulerPassesLogToARotatingFile(t *testing.T) {
 	second := pass()
 	if ids := logRunIDs(t, logPath); len(ids) != 2 || ids[1] != second {
 		t.Fatalf("log file after two passes holds runs %q", ids)
+	}
+	// A pass that leaves because another holds the lock prints no report, and is in the log with its own run id.
+	lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state-graph.db"), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := e.schedulerRun("sync")
+	lock.Release()
+	if code != ExitOK || out != "" {
+		t.Fatalf("with the lock held: exit %d\n%s\n%s", code, out, stderr)
+	}
+	ids := logRunIDs(t, logPath)
+	if len(ids) != 3 || ids[2] == second {
+		t.Fatalf("the pass that left for the lock is not in the log with a run id of its own: %q", ids)
+	}
+	runs = append(runs, ids[2])
+	if data, _ := os.ReadFile(logPath); !strings.Contains(string(data), "is running; this one leaves it alone") {
+		t.Errorf("the log does not say why the pass left")
 	}
 	for i := 0; i < 4; i++ {
 		fillLog(t, logPath)
