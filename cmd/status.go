@@ -190,11 +190,11 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	}
 	switch {
 	case opts.Check && f.Output == "json":
-		err = writeJSON(f.IO.Out, statusCheckJSON{SchemaVersion: statusSchemaVersion, Now: rep.Now, statusHealth: rep.Health})
+		err = statusWriteJSON(f.IO.Out, statusCheckJSON{SchemaVersion: statusSchemaVersion, Now: rep.Now, statusHealth: rep.Health})
 	case opts.Check:
 		_, err = fmt.Fprintln(f.IO.Out, rep.Health.Headline)
 	case f.Output == "json":
-		err = writeJSON(f.IO.Out, rep)
+		err = statusWriteJSON(f.IO.Out, rep)
 	default:
 		printStatus(f.IO.Out, rep, in.zone)
 	}
@@ -218,7 +218,7 @@ type statusCheckJSON struct {
 	statusHealth
 }
 
-func writeJSON(w io.Writer, v any) error {
+func statusWriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // "<mailbox>" and "&" read as written
@@ -386,7 +386,7 @@ func collapseRuns(history, recent []calsync.RunRecord, show int) []statusRun {
 // assessHealth makes the headline and the exit code of status --check.
 func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	h := statusHealth{MaxAgeMinutes: in.maxAge.Minutes()}
-	at := func(t time.Time) string { return shortTime(t, in.now, in.zone) }
+	at := func(t time.Time) string { return statusShortTime(t, in.now, in.zone) }
 
 	// The passes that ran, newest first. A run still marked running is the one holding the lock, when it is
 	// held, or else one that was killed before it could record how it ended.
@@ -439,13 +439,13 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	h.LastPass = last.FinishedAt
 	if age := in.now.Sub(last.FinishedAt); age > in.maxAge {
 		h.State, h.ExitCode = healthStale, ExitFailure
-		h.Reason = fmt.Sprintf("no pass for %s (more than %s): check that the scheduled task still runs", roundAge(age), roundAge(in.maxAge))
-		h.Headline = fmt.Sprintf("STALE: last pass %s (%s); %s; %s", ago(age), at(last.FinishedAt), h.Reason, lastGoodText)
+		h.Reason = fmt.Sprintf("no pass for %s (more than %s): check that the scheduled task still runs", statusAge(age), statusAge(in.maxAge))
+		h.Headline = fmt.Sprintf("STALE: last pass %s (%s); %s; %s", statusAgo(age), at(last.FinishedAt), h.Reason, lastGoodText)
 		return h
 	}
 	if last.ExitCode == ExitOK {
 		h.State, h.ExitCode = healthOK, ExitOK
-		h.Headline = fmt.Sprintf("OK: last pass %s, %d events in step", ago(in.now.Sub(last.FinishedAt)), rep.LinkedEvents)
+		h.Headline = fmt.Sprintf("OK: last pass %s, %d events in step", statusAgo(in.now.Sub(last.FinishedAt)), rep.LinkedEvents)
 		if rep.Lock != nil {
 			h.Headline += fmt.Sprintf("; a pass is running since %s (pid %d)", at(rep.Lock.Since), rep.Lock.PID)
 		}
@@ -466,7 +466,7 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	}
 	h.FailingPasses = streak
 	h.ExitCode = last.ExitCode
-	h.Reason = oneLine(last.Error, 200)
+	h.Reason = statusOneLine(last.Error, 200)
 	if last.ExitCode == ExitPartial {
 		// "some mailboxes failed" says little: name the first failing mailbox and why.
 		var failing []statusMailbox
@@ -476,7 +476,7 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 			}
 		}
 		if len(failing) > 0 {
-			h.Reason = oneLine(failing[0].Mailbox+": "+failing[0].LastError, 200)
+			h.Reason = statusOneLine(failing[0].Mailbox+": "+failing[0].LastError, 200)
 			if len(failing) > 1 {
 				h.Reason += fmt.Sprintf(" (and %d more mailboxes)", len(failing)-1)
 			}
@@ -508,14 +508,14 @@ func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
 		return t.In(zone).Format(timeWithZone)
 	}
 	fmt.Fprintln(w, rep.Health.Headline)
-	fmt.Fprintf(w, "Now %s (%s); a pass older than %s alarms 'tfsync status --check'.\n", full(rep.Now), rep.TimeZone, roundAge(time.Duration(rep.Health.MaxAgeMinutes*float64(time.Minute))))
+	fmt.Fprintf(w, "Now %s (%s); a pass older than %s alarms 'tfsync status --check'.\n", full(rep.Now), rep.TimeZone, statusAge(time.Duration(rep.Health.MaxAgeMinutes*float64(time.Minute))))
 
 	fmt.Fprintln(w)
 	switch {
 	case rep.Lock == nil:
 		fmt.Fprintln(w, "Run lock: free (no pass is running).")
 	case rep.Lock.Hung:
-		fmt.Fprintf(w, "Run lock: HUNG: held by pid %d on %s since %s (%s): end that process.\n", rep.Lock.PID, rep.Lock.Host, full(rep.Lock.Since), roundAge(rep.Now.Sub(rep.Lock.Since)))
+		fmt.Fprintf(w, "Run lock: HUNG: held by pid %d on %s since %s (%s): end that process.\n", rep.Lock.PID, rep.Lock.Host, full(rep.Lock.Since), statusAge(rep.Now.Sub(rep.Lock.Since)))
 	default:
 		fmt.Fprintf(w, "Run lock: a pass is running: pid %d on %s since %s.\n", rep.Lock.PID, rep.Lock.Host, full(rep.Lock.Since))
 	}
@@ -535,10 +535,10 @@ func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
 		case r.Outcome == calsync.RunRunning:
 			result = "running, or did not finish"
 		case r.Error != "":
-			result = oneLine(r.Error, 160)
+			result = statusOneLine(r.Error, 160)
 		}
 		if r.Repeats > 0 {
-			result = fmt.Sprintf("%d times since %s: %s", r.Repeats+1, shortTime(r.Since, rep.Now, zone), result)
+			result = fmt.Sprintf("%d times since %s: %s", r.Repeats+1, statusShortTime(r.Since, rep.Now, zone), result)
 		}
 		fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%s\n", full(r.Started), took, r.ExitCode, r.Changes, result)
 	}
@@ -554,7 +554,7 @@ func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
 			if e.Mailboxes != 1 {
 				n = fmt.Sprintf("%d mailboxes", e.Mailboxes)
 			}
-			fmt.Fprintf(w, "  %s  %s: %s\n", e.ID, n, oneLine(e.Error, 300))
+			fmt.Fprintf(w, "  %s  %s: %s\n", e.ID, n, statusOneLine(e.Error, 300))
 		}
 	}
 	fmt.Fprintln(w, "\nMailboxes:")
@@ -588,8 +588,8 @@ func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
 	}
 }
 
-// shortTime writes a time for a headline: the time of day with the zone when it is today, else with the date.
-func shortTime(t, now time.Time, zone *time.Location) string {
+// statusShortTime writes a time for a headline: the time of day with the zone when it is today, else with the date.
+func statusShortTime(t, now time.Time, zone *time.Location) string {
 	lt, ln := t.In(zone), now.In(zone)
 	if lt.YearDay() == ln.YearDay() && lt.Year() == ln.Year() {
 		return lt.Format("15:04 MST")
@@ -598,11 +598,11 @@ func shortTime(t, now time.Time, zone *time.Location) string {
 }
 
 // ago says how long ago, rounded for a person.
-func ago(d time.Duration) string {
-	return roundAge(d) + " ago"
+func statusAgo(d time.Duration) string {
+	return statusAge(d) + " ago"
 }
 
-func roundAge(d time.Duration) string {
+func statusAge(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%d s", int(d.Seconds()))
@@ -618,8 +618,8 @@ func roundAge(d time.Duration) string {
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
-// oneLine shortens an error to its first line and at most n characters.
-func oneLine(s string, n int) string {
+// statusOneLine shortens an error to its first line and at most n characters.
+func statusOneLine(s string, n int) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
