@@ -10,10 +10,6 @@ import (
 	calsync "tfsync/sync"
 )
 
-// timeWithZone is how every time shown to a person is written: with its zone, since logs, mail and the server's
-// clock may each use another.
-const timeWithZone = "2006-01-02 15:04:05 MST"
-
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }

@@ -23,6 +23,10 @@ type StatusOptions struct {
 	MaxAge time.Duration
 }
 
+// timeWithZone is how every time shown to a person is written: with its zone, since logs, mail and the server's
+// clock may each use another.
+const timeWithZone = "2006-01-02 15:04:05 MST"
+
 // defaultMaxAge is how old the last successful pass may be before status --check alarms: three 15-minute ticks,
 // the longest interval docs/schedulers.md suggests, so one missed or failed tick is not an alarm.
 const defaultMaxAge = 45 * time.Minute

@@ -82,7 +82,9 @@ func (h *statusHistory) status(args ...string) (int, string) {
 	out = strings.ReplaceAll(out, "pid "+strconv.Itoa(os.Getpid()), "pid PID")
 	out = strings.ReplaceAll(out, `"pid": `+strconv.Itoa(os.Getpid()), `"pid": 0`)
 	if host != "" {
-		out = strings.ReplaceAll(out, host, "HOST")
+		// Only where the lock's holder is named: a short host name may be part of other words.
+		out = strings.ReplaceAll(out, "pid PID on "+host+" ", "pid PID on HOST ")
+		out = strings.ReplaceAll(out, `"host": "`+host+`"`, `"host": "HOST"`)
 	}
 	return code, out
 }
@@ -212,6 +214,21 @@ func TestStatusOverAHistory(t *testing.T) {
 			build:     func(h *statusHistory) {},
 			headline:  "NO PASS YET: no pass is recorded in this state store: check that the scheduled task runs 'tfsync sync' with this configuration",
 			checkExit: ExitFailure,
+		},
+		{
+			name: "running",
+			now:  "10:06",
+			build: func(h *statusHistory) {
+				h.run(at("10:00"), calsync.RunPass, 0, "", "")
+				h.run(at("10:05"), calsync.RunRunning, 0, "", "")
+				lock, err := calsync.AcquireRunLock(filepath.Join(h.e.dir, "tfsync-state.db"), at("10:05"), time.Hour)
+				if err != nil {
+					h.t.Fatal(err)
+				}
+				h.t.Cleanup(func() { lock.Release() })
+			},
+			headline:  "OK: last pass 6 min ago, 7 events in step; a pass is running since 10:05 CET (pid PID)",
+			checkExit: ExitOK,
 		},
 		{
 			name: "killed",
