@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"tfsync/exchange"
+	"tfsync/exchange/emulator"
 	calsync "tfsync/sync"
 )
 
@@ -98,6 +99,25 @@ func TestExitCodeTable(t *testing.T) {
 				code, out, errOut := e.run("sync")
 				return code, out + errOut
 			}, "deletes held back by max_delete_percent"},
+		}},
+		{ExitInterrupted, []string{"SIGTERM"}, []scenario{
+			{"a pass stopped at its first write", func(t *testing.T) (int, string) {
+				e := newEnv(t, "")
+				io, out, errOut := TestIO()
+				f := NewFactory(io)
+				f.Now = func() time.Time { return e.now }
+				f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				e.em.SetFault(func(op, mb string) error {
+					if op == emulator.OpCreate {
+						cancel() // as SIGTERM does, through signal.NotifyContext
+					}
+					return nil
+				})
+				code := run(ctx, f, []string{"sync", "--config", e.config})
+				return code, out.String() + errOut.String()
+			}, "the pass was interrupted"},
 		}},
 		{ExitLockStale, []string{"over an hour"}, []scenario{
 			{"a pass hung for three hours", sync(lockSince(3*time.Hour), "sync"), "far longer than a pass takes"},

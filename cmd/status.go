@@ -147,7 +147,9 @@ type statusReport struct {
 	MailboxErrors []statusMailboxError `json:"mailbox_errors"`
 	HeldDeletes   int                  `json:"held_deletes"`
 	HeldBack      []statusHeld         `json:"held_back"`
-	Warnings      []string             `json:"warnings"`
+	// BookingProblems are bookings left alone until someone acts (bad TF rows, refused for good, old events).
+	BookingProblems []calsync.BookingProblem `json:"booking_problems"`
+	Warnings        []string                 `json:"warnings"`
 }
 
 func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
@@ -173,6 +175,9 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 		return err
 	}
 	if in.links, err = st.Links(ctx); err != nil {
+		return err
+	}
+	if in.problems, err = st.BookingProblems(ctx); err != nil {
 		return err
 	}
 	if in.lock, err = calsync.ProbeRunLock(cfg.State.Path, now, lockStaleAfter); err != nil {
@@ -242,15 +247,19 @@ type statusInput struct {
 	links     map[string]calsync.Link
 	lock      *calsync.LockHeldError // nil when free
 	resources []tf.Resource
+	problems  []calsync.BookingProblem
 	warnings  []string
 }
 
 func buildStatus(in statusInput) *statusReport {
 	rep := &statusReport{SchemaVersion: statusSchemaVersion, Now: in.now, TimeZone: in.zoneName,
 		Runs: []statusRun{}, Mailboxes: []statusMailbox{}, MailboxErrors: []statusMailboxError{}, HeldBack: []statusHeld{},
-		Warnings: in.warnings}
+		BookingProblems: in.problems, Warnings: in.warnings}
 	if rep.Warnings == nil {
 		rep.Warnings = []string{}
+	}
+	if rep.BookingProblems == nil {
+		rep.BookingProblems = []calsync.BookingProblem{}
 	}
 	if in.lock != nil {
 		rep.Lock = &statusLock{PID: in.lock.PID, Host: in.lock.Host, Since: in.lock.Since, Hung: in.lock.Stale}
@@ -351,6 +360,9 @@ func (rep *statusReport) inZone(zone *time.Location) {
 	for i := range rep.Mailboxes {
 		z(&rep.Mailboxes[i].LastSync)
 	}
+	for i := range rep.BookingProblems {
+		z(&rep.BookingProblems[i].Since)
+	}
 }
 
 // collapseRuns lists the newest passes, folding runs that repeat the one before them (same outcome, exit code
@@ -397,10 +409,14 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	var passes []calsync.RunRecord
 	current := in.lock != nil
 	for _, r := range in.history {
-		switch r.Outcome {
-		case calsync.RunLockHeld:
+		switch {
+		case r.Outcome == calsync.RunLockHeld:
 			continue
-		case calsync.RunRunning:
+		case r.Outcome == calsync.RunPass && r.ExitCode == ExitInterrupted:
+			// Stopped at a safe point, to resume at the next tick: neither a failure nor a success. Passes that
+			// are always stopped (a time limit too short) still alarm: no pass succeeds within --max-age.
+			continue
+		case r.Outcome == calsync.RunRunning:
 			if current {
 				current = false
 				continue
@@ -590,6 +606,7 @@ func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
 	} else if rep.HeldDeletes > 0 {
 		fmt.Fprintf(w, "\n%d deletes are held back. Check them with 'tfsync dry-run'; apply them with 'tfsync sync --force'.\n", rep.HeldDeletes)
 	}
+	printBookingProblems(w, rep.BookingProblems, zone)
 }
 
 // statusShortTime writes a time for a headline: the time of day with the zone when it is today, else with the date.

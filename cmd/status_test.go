@@ -231,6 +231,17 @@ func TestStatusOverAHistory(t *testing.T) {
 			checkExit: ExitOK,
 		},
 		{
+			name: "interrupted",
+			now:  "10:12",
+			build: func(h *statusHistory) {
+				h.run(at("10:00"), calsync.RunPass, 0, "", "")
+				h.run(at("10:05"), calsync.RunPass, 7, "the pass was interrupted", "")
+				h.run(at("10:10"), calsync.RunPass, 7, "the pass was interrupted", "")
+			},
+			headline:  "OK: last pass 12 min ago, 7 events in step",
+			checkExit: ExitOK,
+		},
+		{
 			name: "killed",
 			now:  "10:12",
 			build: func(h *statusHistory) {
