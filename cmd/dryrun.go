@@ -38,11 +38,13 @@ func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 		return err
 	}
 	defer p.Close()
+	ctx, waits := f.watchPass(ctx)
 	report, err := p.engine.DryRun(ctx)
+	f.endWatch(ctx, waits)
 	if report == nil {
 		return err
 	}
-	if perr := printReport(f, report); perr != nil {
+	if perr := printReport(f, report, p.cfg.TF.TimeZone); perr != nil {
 		return perr
 	}
 	return err

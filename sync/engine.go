@@ -69,6 +69,7 @@ type MailboxSummary struct {
 	Held      int    `json:"held"`
 	Errors    int    `json:"errors"`
 	ReadError string `json:"read_error,omitempty"`
+	Status    string `json:"status"` // see mailboxStatus
 }
 
 // Err summarises the report as the error the exit code is made from (nil when all went well).
@@ -107,6 +108,7 @@ func (r *Report) summarise(in *PlanInput) {
 		if o.Err != nil {
 			s.ReadError = o.Err.Error()
 			if !o.OrphanOnly {
+				s.Errors++
 				r.Failed++
 			}
 		}
@@ -146,8 +148,10 @@ func (r *Report) summarise(in *PlanInput) {
 	}
 	r.Mailboxes = r.Mailboxes[:0]
 	for _, s := range by {
+		s.Status = mailboxStatus(s)
 		r.Mailboxes = append(r.Mailboxes, *s)
 	}
+	r.Skipped = skippedOnPurpose(r.Skipped, in)
 	sort.Slice(r.Mailboxes, func(i, j int) bool { return r.Mailboxes[i].Mailbox < r.Mailboxes[j].Mailbox })
 }
 

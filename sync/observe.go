@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	gosync "sync"
@@ -216,8 +215,8 @@ func (ob *observer) completeReads(ctx context.Context, results []exchange.ReadRe
 	return obs
 }
 
-// finish puts the observations into in with what earlier passes deferred. Every mailbox failing for want of
-// credentials or of the service fails the pass as a whole.
+// finish puts the observations into in with what earlier passes deferred. Every mailbox failing fails the pass as
+// a whole.
 func (ob *observer) finish(ctx context.Context, in *PlanInput, obs []*Observation) (*PlanInput, error) {
 	failed := 0
 	var firstErr error
@@ -235,7 +234,8 @@ func (ob *observer) finish(ctx context.Context, in *PlanInput, obs []*Observatio
 		}
 	}
 	ob.e.settleDeferred(in, ob.deferred)
-	if failed > 0 && failed == len(obs) && (errors.Is(firstErr, exchange.ErrAuth) || errors.Is(firstErr, exchange.ErrUnavailable)) {
+	// Not one calendar read is the same alarm whatever the cause (credentials, network, throttling): exit 3.
+	if failed > 0 && failed == len(obs) {
 		return in, fmt.Errorf("%w: %w", ErrAllMailboxesFailed, firstErr)
 	}
 	return in, nil
