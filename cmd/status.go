@@ -3,11 +3,14 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	calsync "tfsync/sync"
 )
 
 // StatusOptions are status's flags.
@@ -60,7 +63,27 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := f.OpenStore(ctx, cfg)
+	var out struct {
+		Runs      []statusRun     `json:"runs"`
+		Mailboxes []statusMailbox `json:"mailboxes"`
+		Held      int             `json:"held_deletes"`
+		// NoStore: no pass has created the state store yet; status never creates it.
+		NoStore bool `json:"no_state_store,omitempty"`
+	}
+	// Read-only: status run as another account must not create or migrate the store the scheduler writes.
+	st, err := f.OpenStoreReadOnly(ctx, cfg)
+	if errors.Is(err, calsync.ErrStoreMissing) {
+		out.NoStore = true
+		out.Runs, out.Mailboxes = []statusRun{}, []statusMailbox{}
+		if f.Output == "json" {
+			enc := json.NewEncoder(f.IO.Out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		}
+		fmt.Fprintf(f.IO.Out, "No state store yet at %s: no sync pass has run with this configuration. The first "+
+			"`tfsync sync` creates it; run it as the account the scheduler uses.\n", cfg.State.Path)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -76,11 +99,6 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	links, err := st.Links(ctx)
 	if err != nil {
 		return err
-	}
-	var out struct {
-		Runs      []statusRun     `json:"runs"`
-		Mailboxes []statusMailbox `json:"mailboxes"`
-		Held      int             `json:"held_deletes"`
 	}
 	for _, r := range records {
 		sr := statusRun{ID: r.ID, Started: r.StartedAt, Finished: r.FinishedAt, ExitCode: r.ExitCode}

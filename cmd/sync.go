@@ -15,6 +15,8 @@ type SyncOptions struct {
 	Full    bool
 	Force   bool
 	Rebuild bool
+	// TakeOver moves the TF database's claim to this state store when another one holds it.
+	TakeOver bool
 }
 
 // NewCmdSync wires `tfsync sync`. runF replaces the run function in tests of the flag parsing.
@@ -34,6 +36,7 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 	c.Flags().BoolVar(&opts.Full, "full", false, "ignore change cursors and read each calendar's whole window")
 	c.Flags().BoolVar(&opts.Force, "force", false, "apply deletes that max_delete_percent would hold back")
 	c.Flags().BoolVar(&opts.Rebuild, "rebuild", false, "move a damaged state store aside and relink every event through its booking id")
+	c.Flags().BoolVar(&opts.TakeOver, "take-over", false, "make this state store the one that serves the TF database, when another store (another path or machine) did")
 	return c
 }
 
@@ -46,6 +49,11 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 		return err
 	}
 	defer p.Close()
+	// Before any calendar is touched: a second state store on the same TF database would fight the first.
+	if err := f.claimStore(ctx, p, runID, opts.TakeOver); err != nil {
+		recordRun(ctx, f, p, runID, nil, err)
+		return err
+	}
 	report, err := p.engine.Sync(ctx)
 	if err != nil {
 		recordRun(ctx, f, p, runID, nil, err)

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"tfsync/exchange"
+	calsync "tfsync/sync"
 	"tfsync/tf"
 )
 
@@ -118,11 +120,7 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	last.Message = fmt.Sprintf("%d resources, %d enabled for sync, %d with a usable e-mail", len(resources), enabled, len(mailboxes))
 	list.Checks = append(list.Checks, skipped...)
 
-	st, err := f.OpenStore(ctx, cfg)
-	if !list.add("state store", err, cfg.State.Path) {
-		return connErr(list.firstError())
-	}
-	st.Close()
+	f.checkWriteAccess(ctx, cfg, src, &list)
 
 	cal, err := f.NewCalendar(ctx, cfg)
 	if !list.add("calendar backend", err, cfg.Exchange.Mode) {
@@ -141,6 +139,30 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 		list.add("calendar "+mb, cal.CheckAccess(ctx, mb), fmt.Sprintf("%s: can read and write the calendar", r.Name))
 	}
 	return connErr(list.firstError())
+}
+
+// checkWriteAccess adds the checks that this account may write what a pass writes: TF's database (a rolled-back
+// write), the state store and its folder, and that no other state store serves this TF database. The store is
+// opened read-only and never created here.
+func (f *Factory) checkWriteAccess(ctx context.Context, cfg *Config, src tf.Source, list *checkList) {
+	account := calsync.CurrentAccount()
+	if w, ok := src.(interface{ CheckWritable(context.Context) error }); ok {
+		list.add("TF write access", w.CheckWritable(ctx), fmt.Sprintf("%s may write %s (checked with a write that was rolled back)", account, cfg.TF.Database))
+	}
+	st, err := f.OpenStoreReadOnly(ctx, cfg)
+	msg := cfg.State.Path
+	switch {
+	case errors.Is(err, calsync.ErrStoreMissing):
+		err, msg = nil, cfg.State.Path+" does not exist yet; the first `tfsync sync` creates it"
+	case err == nil:
+		st.Close()
+	}
+	list.add("state store", err, msg)
+	list.add("state store access", f.CheckStoreWritable(cfg),
+		fmt.Sprintf("%s may write the folder %s and the store's files in it", account, filepath.Dir(cfg.State.Path)))
+	if n := otherStoreNotice(ctx, cfg, src); n != "" {
+		list.add("state store claim", fmt.Errorf("%w: %s", ErrConfig, n), "")
+	}
 }
 
 func credentialsOK(cfg *Config) string {

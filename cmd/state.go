@@ -1,0 +1,127 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	calsync "tfsync/sync"
+	"tfsync/tf"
+)
+
+// The state store's open modes and checks, and the claim that ties one state store to one TF database.
+
+// OpenStoreReadOnly opens the state store for the commands that only read it (status, list-resources, dry-run,
+// test-connection): it never creates, migrates or switches the file, so running one of them as another account
+// leaves nothing the scheduled account cannot write. No store yet is calsync.ErrStoreMissing.
+func (f *Factory) OpenStoreReadOnly(ctx context.Context, cfg *Config) (*calsync.Store, error) {
+	st, err := calsync.OpenStoreReadOnly(ctx, cfg.State.Path, f.Now)
+	if err != nil {
+		return nil, storeOpenError(cfg, err)
+	}
+	return st, nil
+}
+
+// storeOpenError adds the setting to fix; a store path that names TF's database is a configuration error.
+func storeOpenError(cfg *Config, err error) error {
+	if errors.Is(err, calsync.ErrStoreHoldsTF) {
+		return fmt.Errorf("%w: [state] path and [tf] database in %s: [state] path names a TF database (%s is [tf] database): %w",
+			ErrConfig, cfg.Path, cfg.TF.Database, err)
+	}
+	return fmt.Errorf("open state store ([state] path in %s): %w", cfg.Path, err)
+}
+
+// CheckStoreWritable checks, before a pass takes the run lock or touches a calendar, that this account may write
+// the state store, its folder and the files beside it. Tests running as root replace StoreWriteProbe.
+func (f *Factory) CheckStoreWritable(cfg *Config) error {
+	return calsync.CheckStoreWritable(cfg.State.Path, f.StoreWriteProbe)
+}
+
+// sameFile reports whether a and b name the same file: the same clean path (ignoring case on Windows), or, when
+// both exist, the same file under two names (a link, a different spelling).
+func sameFile(a, b string) bool {
+	ca, cb := filepath.Clean(a), filepath.Clean(b)
+	if ca == cb || (runtime.GOOS == "windows" && strings.EqualFold(ca, cb)) {
+		return true
+	}
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// storeClaimer is TF's side of the claim (tf.SQLite).
+type storeClaimer interface {
+	StoreClaim(ctx context.Context) (tf.StoreClaim, bool, error)
+	ClaimStore(ctx context.Context, c tf.StoreClaim, takeOver bool) (tf.StoreClaim, bool, error)
+}
+
+// installationSource is a TF source that knows its installation id (gets or creates it).
+type installationSource interface {
+	Installation(ctx context.Context) (string, error)
+}
+
+// thisStore describes the state store this configuration uses, on this machine.
+func thisStore(cfg *Config) tf.StoreClaim {
+	host, _ := os.Hostname()
+	p, err := filepath.Abs(cfg.State.Path)
+	if err != nil {
+		p = cfg.State.Path
+	}
+	return tf.StoreClaim{StorePath: p, Host: host}
+}
+
+// claimStore records in TF's database that this state store serves it, before any calendar is touched, and
+// refuses the pass (exit 2) when another store does, unless takeOver. The claim is keyed on the TF database
+// (one row); the installation id is recorded beside it when the TF source knows one.
+func (f *Factory) claimStore(ctx context.Context, p *pass, runID string, takeOver bool) error {
+	cl, ok := p.src.(storeClaimer)
+	if !ok {
+		return nil
+	}
+	c := thisStore(p.cfg)
+	c.LastRunAt, c.RunID = f.Now(), runID
+	if in, ok := p.src.(installationSource); ok {
+		id, err := in.Installation(ctx)
+		if err != nil {
+			return fmt.Errorf("read the installation id from TF database %s: %w", p.cfg.TF.Database, err)
+		}
+		c.InstallationID = id
+	}
+	prev, had, err := cl.ClaimStore(ctx, c, takeOver)
+	if errors.Is(err, tf.ErrOtherStore) {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err != nil {
+		return err
+	}
+	if had && takeOver && !prev.SameStore(c) {
+		zerolog.Ctx(ctx).Warn().Str("previous_store", prev.StorePath).Str("previous_host", prev.Host).
+			Time("previous_run", prev.LastRunAt).
+			Msg("--take-over: this state store now serves the TF database; the previous one's passes will be refused")
+	}
+	return nil
+}
+
+// otherStoreNotice says, for the read-only commands, when another state store serves the TF database: a sync
+// from this configuration would be refused. "" when not, or when it cannot be told.
+func otherStoreNotice(ctx context.Context, cfg *Config, src tf.Source) string {
+	cl, ok := src.(storeClaimer)
+	if !ok {
+		return ""
+	}
+	prev, had, err := cl.StoreClaim(ctx)
+	if err != nil || !had {
+		return ""
+	}
+	this := thisStore(cfg)
+	if prev.SameStore(this) {
+		return ""
+	}
+	return (&tf.OtherStoreError{Database: cfg.TF.Database, Other: prev, This: this}).Error()
+}
