@@ -30,9 +30,12 @@ func (f *Factory) OpenStoreReadOnly(ctx context.Context, cfg *Config) (*calsync.
 
 // storeOpenError adds the setting to fix; a store path that names TF's database is a configuration error.
 func storeOpenError(cfg *Config, err error) error {
-	if errors.Is(err, calsync.ErrStoreHoldsTF) {
-		return fmt.Errorf("%w: [state] path and [tf] database in %s: [state] path names a TF database (%s is [tf] database): %w",
-			ErrConfig, cfg.Path, cfg.TF.Database, err)
+	var he *calsync.StoreHoldsTFError
+	if errors.As(err, &he) {
+		return fmt.Errorf("%w: [state] path in %s names %s, which holds TF's tables (%s): it is a TF database, not "+
+			"tfsync's state store ([tf] database names %s). tfsync neither opens it as its store nor moves it aside: "+
+			"set [state] path to a file of its own, e.g. tfsync-state.db beside the config",
+			ErrConfig, cfg.Path, he.Path, strings.Join(he.Tables, ", "), cfg.TF.Database)
 	}
 	return fmt.Errorf("open state store ([state] path in %s): %w", cfg.Path, err)
 }
