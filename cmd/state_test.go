@@ -390,3 +390,40 @@ func TestDryRunSaysWhichCalendarsWereNotRead(t *testing.T) {
 		t.Fatalf("dry-run, all read: exit %d %+v", code, r)
 	}
 }
+
+// Issue 10 case 5, TF's half: an account that may read TF's database but not write it. test-connection says so
+// (a rolled-back write), and a pass stops before any calendar instead of failing on the first moved booking.
+func TestTFDatabaseNotWritableByTheAccount(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes read-only files, and SQLite's own write cannot be redirected to a probe; run the tests as another user for this case")
+	}
+	// The store in a folder of its own, which the account may write; TF's folder and file it may only read.
+	e := newEnv(t, "[state]\npath = \"state/tfsync-state.db\"\n")
+	if err := os.Mkdir(filepath.Join(e.dir, "state"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := e.run("sync"); code != ExitOK {
+		t.Fatalf("first pass: exit %d\n%s", code, stderr)
+	}
+	if err := os.Chmod(e.dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(e.dir, 0o755) })
+	tfPath := filepath.Join(e.dir, "tf.db")
+	if err := os.Chmod(tfPath, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := e.run("test-connection")
+	if code != ExitFailure || !strings.Contains(out, "FAIL  TF write access") || !strings.Contains(out, "cannot write TF database "+tfPath) {
+		t.Fatalf("test-connection: exit %d\n%s", code, out)
+	}
+	// The pass stops when it records its store in TF's database, before any calendar.
+	e.em.ResetRequests()
+	code, _, stderr := e.run("sync")
+	if code != ExitFailure || !strings.Contains(stderr, "cannot write TF database") {
+		t.Fatalf("pass: exit %d\n%s", code, stderr)
+	}
+	if got := e.em.RequestedMailboxes(); len(got) != 0 {
+		t.Fatalf("the pass contacted %v", got)
+	}
+}
