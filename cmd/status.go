@@ -63,26 +63,10 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Runs      []statusRun     `json:"runs"`
-		Mailboxes []statusMailbox `json:"mailboxes"`
-		Held      int             `json:"held_deletes"`
-		// NoStore: no pass has created the state store yet; status never creates it.
-		NoStore bool `json:"no_state_store,omitempty"`
-	}
 	// Read-only: status run as another account must not create or migrate the store the scheduler writes.
 	st, err := f.OpenStoreReadOnly(ctx, cfg)
 	if errors.Is(err, calsync.ErrStoreMissing) {
-		out.NoStore = true
-		out.Runs, out.Mailboxes = []statusRun{}, []statusMailbox{}
-		if f.Output == "json" {
-			enc := json.NewEncoder(f.IO.Out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(out)
-		}
-		fmt.Fprintf(f.IO.Out, "No state store yet at %s: no sync pass has run with this configuration. The first "+
-			"`tfsync sync` creates it; run it as the account the scheduler uses.\n", cfg.State.Path)
-		return nil
+		return printStatusWithoutStore(f, cfg)
 	}
 	if err != nil {
 		return err
@@ -99,6 +83,11 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	links, err := st.Links(ctx)
 	if err != nil {
 		return err
+	}
+	var out struct {
+		Runs      []statusRun     `json:"runs"`
+		Mailboxes []statusMailbox `json:"mailboxes"`
+		Held      int             `json:"held_deletes"`
 	}
 	for _, r := range records {
 		sr := statusRun{ID: r.ID, Started: r.StartedAt, Finished: r.FinishedAt, ExitCode: r.ExitCode}
@@ -169,5 +158,22 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if out.Held > 0 {
 		fmt.Fprintf(w, "\n%d deletes are held back. Check them with 'tfsync dry-run'; apply them with 'tfsync sync --force'.\n", out.Held)
 	}
+	return nil
+}
+
+// printStatusWithoutStore answers status before any pass has created the state store, which status never does.
+func printStatusWithoutStore(f *Factory, cfg *Config) error {
+	if f.Output == "json" {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Runs      []statusRun     `json:"runs"`
+			Mailboxes []statusMailbox `json:"mailboxes"`
+			Held      int             `json:"held_deletes"`
+			NoStore   bool            `json:"no_state_store"`
+		}{Runs: []statusRun{}, Mailboxes: []statusMailbox{}, NoStore: true})
+	}
+	fmt.Fprintf(f.IO.Out, "No state store yet at %s: no sync pass has run with this configuration. The first "+
+		"`tfsync sync` creates it; run it as the account the scheduler uses.\n", cfg.State.Path)
 	return nil
 }
