@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -114,17 +115,29 @@ func (f *Factory) claimStore(ctx context.Context, p *pass, runID string, takeOve
 // otherStoreNotice says, for the read-only commands, when another state store serves the TF database: a sync
 // from this configuration would be refused. "" when not, or when it cannot be told.
 func otherStoreNotice(ctx context.Context, cfg *Config, src tf.Source) string {
-	cl, ok := src.(storeClaimer)
-	if !ok {
-		return ""
+	if _, err := storeClaimStatus(ctx, cfg, src); errors.Is(err, tf.ErrOtherStore) {
+		return err.Error()
+	}
+	return ""
+}
+
+// storeClaimStatus reads which state store serves the TF database, without writing: a line for test-connection,
+// or an *tf.OtherStoreError when another store does. ok is "" when the TF source keeps no claim.
+func storeClaimStatus(ctx context.Context, cfg *Config, src tf.Source) (ok string, err error) {
+	cl, isClaimer := src.(storeClaimer)
+	if !isClaimer {
+		return "", nil
 	}
 	prev, had, err := cl.StoreClaim(ctx)
-	if err != nil || !had {
-		return ""
+	if err != nil {
+		return "", err
+	}
+	if !had {
+		return "no pass has recorded a state store in the TF database yet; the first `tfsync sync` records this one", nil
 	}
 	this := thisStore(cfg)
-	if prev.SameStore(this) {
-		return ""
+	if !prev.SameStore(this) {
+		return "", &tf.OtherStoreError{Database: cfg.TF.Database, Other: prev, This: this}
 	}
-	return (&tf.OtherStoreError{Database: cfg.TF.Database, Other: prev, This: this}).Error()
+	return fmt.Sprintf("this state store serves the TF database; its last pass started %s", prev.LastRunAt.UTC().Format(time.RFC3339)), nil
 }

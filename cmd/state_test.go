@@ -280,6 +280,10 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 	if code, _, stderr := e.run("sync"); code != ExitOK {
 		t.Fatalf("production's next pass: exit %d\n%s", code, stderr)
 	}
+	if code, out, _ := e.run("test-connection"); code != ExitOK || !strings.Contains(out, "OK    state store claim") ||
+		!strings.Contains(out, "this state store serves the TF database; its last pass started 2026-03-20T10:10:00Z") {
+		t.Fatalf("production's test-connection: exit %d\n%s", code, out)
+	}
 
 	// The admin moves the installation to the trial store on purpose: it relinks every event, creates nothing.
 	e.now = e.now.Add(5 * time.Minute)

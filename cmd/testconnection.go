@@ -160,8 +160,11 @@ func (f *Factory) checkWriteAccess(ctx context.Context, cfg *Config, src tf.Sour
 	list.add("state store", err, msg)
 	list.add("state store access", f.CheckStoreWritable(cfg),
 		fmt.Sprintf("%s may write the folder %s and the store's files in it", account, filepath.Dir(cfg.State.Path)))
-	if n := otherStoreNotice(ctx, cfg, src); n != "" {
-		list.add("state store claim", fmt.Errorf("%w: %s", ErrConfig, n), "")
+	if msg, err := storeClaimStatus(ctx, cfg, src); msg != "" || err != nil {
+		if errors.Is(err, tf.ErrOtherStore) {
+			err = fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		list.add("state store claim", err, msg)
 	}
 }
 
