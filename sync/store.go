@@ -198,6 +198,31 @@ func OpenStoreReadOnly(ctx context.Context, path string, now func() time.Time) (
 	if err := checkStoreHeader(path); err != nil {
 		return nil, err
 	}
+	s, err := readStoreIntoMemory(ctx, path, now)
+	if errors.Is(err, ErrStoreCorrupt) && (storeFileExists(path+"-wal") || storeFileExists(path+"-journal")) {
+		// The copy was read without locks and a pass started meanwhile: read it again, sharing that pass's
+		// locks, before calling the store damaged (whose advice, --rebuild, would be wrong for a torn copy).
+		s, err = readStoreIntoMemory(ctx, path, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	mem := s.db
+	pending, err := s.pendingMigrations(ctx)
+	if err == nil && pending {
+		// An older tfsync wrote the file: the copy is brought up to date in memory; the file itself is upgraded
+		// by the next sync pass.
+		err = s.migrate(ctx)
+	}
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// readStoreIntoMemory copies the store at path into a read-only in-memory Store and quick-checks the copy.
+func readStoreIntoMemory(ctx context.Context, path string, now func() time.Time) (*Store, error) {
 	db, err := openReadOnlyDB(ctx, path)
 	if err != nil {
 		return nil, err
@@ -213,16 +238,6 @@ func OpenStoreReadOnly(ctx context.Context, path string, now func() time.Time) (
 	}
 	s := &Store{db: mem, path: path, now: now, readOnly: true}
 	if err := s.quickCheck(ctx); err != nil {
-		mem.Close()
-		return nil, err
-	}
-	pending, err := s.pendingMigrations(ctx)
-	if err == nil && pending {
-		// An older tfsync wrote the file: the copy is brought up to date in memory; the file itself is upgraded
-		// by the next sync pass.
-		err = s.migrate(ctx)
-	}
-	if err != nil {
 		mem.Close()
 		return nil, err
 	}
@@ -257,7 +272,9 @@ func OpenEmptyStore(ctx context.Context, path string, now func() time.Time) (*St
 // with it open), its -shm is there, and the read-only connection shares both.
 func openReadOnlyDB(ctx context.Context, path string) (*sql.DB, error) {
 	query := "mode=ro&_busy_timeout=5000"
-	if !storeFileExists(path + "-wal") {
+	// A -journal is a write in progress on a store that is not in WAL mode (a file system without shared
+	// memory): read it with locks then, too.
+	if !storeFileExists(path+"-wal") && !storeFileExists(path+"-journal") {
 		query += "&immutable=1"
 	}
 	dsn, err := storeURI(path, query)

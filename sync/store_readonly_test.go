@@ -1,11 +1,13 @@
 package sync
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"io/fs"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,5 +264,45 @@ func TestCheckStoreWritable(t *testing.T) {
 	}
 	if got, _ := os.ReadDir(dir); len(got) != 2 {
 		t.Fatalf("the check left files behind: the folder holds %d", len(got))
+	}
+}
+
+func TestOpenStoreReadOnlyDamaged(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	for name, damage := range map[string]func([]byte) []byte{
+		"garbage over a table page": func(data []byte) []byte {
+			const page = 4096
+			out := append([]byte(nil), data...)
+			rng.Read(out[5*page : 6*page])
+			return out
+		},
+		"garbage after the header": func(data []byte) []byte {
+			out := append([]byte(nil), data...)
+			rng.Read(out[100:])
+			return out
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeStoreWithLinks(t, 2000)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged := damage(data)
+			if err := os.WriteFile(path, damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := OpenStoreReadOnly(context.Background(), path, nil)
+			if err == nil {
+				s.Close()
+				t.Fatal("a damaged store opened read-only without an error")
+			}
+			if !errors.Is(err, ErrStoreCorrupt) || !strings.Contains(err.Error(), "--rebuild") {
+				t.Fatalf("err = %v, want ErrStoreCorrupt with its fix", err)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, damaged) {
+				t.Fatal("the damaged file was changed")
+			}
+		})
 	}
 }
