@@ -19,45 +19,10 @@ import (
 // Issue 10 case 5: before, the admin's `tfsync status` created the store, and every scheduled pass failed on
 // "attempt to write a readonly database".
 func TestTwoAccountsOneInstallation(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to start tfsync as two other accounts; the file-mode tests in state_test.go cover a non-root run")
-	}
 	const admin, scheduler = 65534, 65533
-	e := newCrashEnv(t)
-	// A copy of this test binary that both accounts may run, and a folder both may write.
-	bin := filepath.Join(e.dir, "tfsync-test")
-	copyFile(t, os.Args[0], bin, 0o755)
-	for d := e.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(e.dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range dirNames(t, e.dir) {
-		if err := os.Chmod(filepath.Join(e.dir, name), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Chmod(bin, 0o755)
-	os.Chmod(filepath.Join(e.dir, "tf.db"), 0o666) // TF's database: both accounts may write it
+	e, run := newAccountsEnv(t)
 	store := filepath.Join(e.dir, "tfsync-state-graph.db")
 
-	run := func(uid uint32, args ...string) (int, string) {
-		t.Helper()
-		all := append([]string{"-test.run=^TestCrashHelperProcess$", "-test.count=1", "--"}, args...)
-		all = append(all, "--config", e.config, "--log-format", "json")
-		cmd := exec.Command(bin, all...)
-		cmd.Dir = e.dir
-		cmd.Env = append(os.Environ(), crashHelperEnv+"=1", "SSL_CERT_FILE="+e.emu.caFile, "HOME="+e.dir)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
-		out, err := cmd.CombinedOutput()
-		if err != nil && cmd.ProcessState == nil {
-			t.Fatal(err)
-		}
-		return cmd.ProcessState.ExitCode(), string(out)
-	}
 	// notTheAdmins asserts that the admin's read-only commands left no file of theirs in the folder.
 	notTheAdmins := func(when string) {
 		t.Helper()
@@ -126,6 +91,85 @@ func TestTwoAccountsOneInstallation(t *testing.T) {
 	}
 	if d := want.diff(e.calendars()); len(d) != 0 {
 		t.Fatalf("the calendars changed:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// newAccountsEnv is an installation that other accounts may use: a copy of this test binary they may run, a
+// folder they may all write, files they may read, TF's database they may write. run starts tfsync as uid.
+func newAccountsEnv(t *testing.T) (*crashEnv, func(uid uint32, args ...string) (int, string)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start tfsync as other accounts; the file-mode tests in state_test.go cover a non-root run")
+	}
+	e := newCrashEnv(t)
+	bin := filepath.Join(e.dir, "tfsync-test")
+	copyFile(t, os.Args[0], bin, 0o755)
+	for d := filepath.Dir(e.dir); d != "/" && d != filepath.Clean(os.TempDir()); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(e.dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range dirNames(t, e.dir) {
+		mode := fs.FileMode(0o644)
+		switch name {
+		case "tfsync-test":
+			mode = 0o755
+		case "tf.db":
+			mode = 0o666
+		}
+		if err := os.Chmod(filepath.Join(e.dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(uid uint32, args ...string) (int, string) {
+		t.Helper()
+		all := append([]string{"-test.run=^TestCrashHelperProcess$", "-test.count=1", "--"}, args...)
+		all = append(all, "--config", e.config, "--log-format", "json")
+		cmd := exec.Command(bin, all...)
+		cmd.Dir = e.dir
+		cmd.Env = append(os.Environ(), crashHelperEnv+"=1", "SSL_CERT_FILE="+e.emu.caFile, "HOME="+e.dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil && cmd.ProcessState == nil {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	return e, run
+}
+
+// Issue 10 case 5, TF's half, with the operating system's permissions: the scheduler may read TF's database but
+// not write it. test-connection says so; a pass stops before any calendar instead of failing on the first booking
+// a technician moves.
+func TestTFDatabaseReadOnlyForTheScheduler(t *testing.T) {
+	const scheduler = 65533
+	e, run := newAccountsEnv(t)
+	tfPath := filepath.Join(e.dir, "tf.db")
+	if err := os.Chmod(tfPath, 0o644); err != nil { // root's, readable by all
+		t.Fatal(err)
+	}
+	code, out := run(scheduler, "test-connection")
+	if code != ExitFailure || !strings.Contains(out, "FAIL  TF write access") || !strings.Contains(out, "cannot write TF database "+tfPath) ||
+		!strings.Contains(out, "modify rights") {
+		t.Fatalf("test-connection: exit %d\n%s", code, out)
+	}
+	// Whichever write of the pass comes first (the store claim, or an installation id), it names the database.
+	code, out = run(scheduler, "sync")
+	if code != ExitFailure || !strings.Contains(out, "TF database "+tfPath) || !strings.Contains(out, "write") {
+		t.Fatalf("pass: exit %d\n%s", code, out)
+	}
+	if e.writes() != 0 {
+		t.Fatal("the pass wrote to a calendar")
+	}
+	// With the right given, the next pass runs.
+	if err := os.Chmod(tfPath, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(scheduler, "sync"); code != ExitOK {
+		t.Fatalf("pass after the fix: exit %d\n%s", code, out)
 	}
 }
 

@@ -424,7 +424,7 @@ func TestTFDatabaseNotWritableByTheAccount(t *testing.T) {
 	// The pass stops when it records its store in TF's database, before any calendar.
 	e.em.ResetRequests()
 	code, _, stderr := e.run("sync")
-	if code != ExitFailure || !strings.Contains(stderr, "cannot write TF database") {
+	if code != ExitFailure || !strings.Contains(stderr, "TF database "+tfPath) || !strings.Contains(stderr, "write") {
 		t.Fatalf("pass: exit %d\n%s", code, stderr)
 	}
 	if got := e.em.RequestedMailboxes(); len(got) != 0 {
