@@ -48,6 +48,8 @@ type ResourceRow struct {
 	LastSync    time.Time `json:"last_sync,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	Check       string    `json:"check,omitempty"`
+	// Foreign counts the events of other tfsync installations in the mailbox, by installation id (--check).
+	Foreign map[string]int `json:"other_installations,omitempty"`
 }
 
 func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOptions) error {
@@ -85,10 +87,15 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		}
 	}
 	linked := map[string]int{}
+	linkedEvents := map[string]map[string]bool{}
 	for _, l := range links {
 		if !l.Detached {
 			linked[l.Mailbox]++
 		}
+		if linkedEvents[l.Mailbox] == nil {
+			linkedEvents[l.Mailbox] = map[string]bool{}
+		}
+		linkedEvents[l.Mailbox][l.EventID] = true
 	}
 	settings := Settings(cfg)
 	rows := make([]ResourceRow, 0, len(resources))
@@ -107,6 +114,10 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		rows = append(rows, row)
 	}
 	if opts.Check {
+		installation, err := installationID(ctx, src, false)
+		if err != nil {
+			return err
+		}
 		cal, err := f.NewCalendar(ctx, cfg)
 		if err != nil {
 			return err
@@ -125,6 +136,13 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 				}
 			} else {
 				rows[i].Check = "ok"
+				rows[i].Foreign, err = foreignEvents(ctx, cal, rows[i].Mailbox, settings.Window(f.Now()),
+					installation, linkedEvents[rows[i].Mailbox])
+				if err != nil {
+					rows[i].Check = "reachable, but its events could not be read: " + err.Error()
+				} else if text := foreignText(rows[i].Foreign); text != "" {
+					rows[i].Check = "ok; " + text
+				}
 			}
 		}
 	}

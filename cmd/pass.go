@@ -51,6 +51,8 @@ type passOptions struct {
 	Lock    bool
 	// ReadOnly opens the store read-only (dry-run); a missing store is planned against as empty.
 	ReadOnly bool
+	// CreateInstallation lets the pass create the installation id in TF's database (sync; dry-run only reads it).
+	CreateInstallation bool
 }
 
 // startRun gives the context a logger carrying a fresh run id.
@@ -119,6 +121,11 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		p.Close()
 		return nil, err
 	}
+	installation, err := installationID(ctx, p.src, o.CreateInstallation)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
 	if p.cal, err = f.NewCalendar(ctx, cfg); err != nil {
 		p.Close()
 		return nil, err
@@ -134,6 +141,7 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		Full:        o.Full,
 		Concurrency: cfg.Sync.Concurrency,
 	}
+	p.engine.Settings.InstallationID = installation
 	if f.showProgress() {
 		p.engine.Progress = newProgress(f.IO.ErrOut, f.Now)
 	}

@@ -65,11 +65,6 @@ type storeClaimer interface {
 	ClaimStore(ctx context.Context, c tf.StoreClaim, takeOver bool) (tf.StoreClaim, bool, error)
 }
 
-// installationSource is a TF source that knows its installation id (gets or creates it).
-type installationSource interface {
-	Installation(ctx context.Context) (string, error)
-}
-
 // thisStore describes the state store this configuration uses, on this machine.
 func thisStore(cfg *Config) tf.StoreClaim {
 	host, _ := os.Hostname()
@@ -82,21 +77,15 @@ func thisStore(cfg *Config) tf.StoreClaim {
 
 // claimStore records in TF's database that this state store serves it, before any calendar is touched, and
 // refuses the pass (exit 2) when another store does, unless takeOver. The claim is keyed on the TF database
-// (one row); the installation id is recorded beside it when the TF source knows one.
+// (one row): a TF database holds exactly one installation (tfsync_installation), whose id is recorded beside.
 func (f *Factory) claimStore(ctx context.Context, p *pass, runID string, takeOver bool) error {
 	cl, ok := p.src.(storeClaimer)
 	if !ok {
 		return nil
 	}
 	c := thisStore(p.cfg)
-	c.LastRunAt, c.RunID = f.Now(), runID
-	if in, ok := p.src.(installationSource); ok {
-		id, err := in.Installation(ctx)
-		if err != nil {
-			return fmt.Errorf("read the installation id from TF database %s: %w", p.cfg.TF.Database, err)
-		}
-		c.InstallationID = id
-	}
+	// The pass has got (or, on the first sync, created) the installation id already; the claim keeps it beside.
+	c.LastRunAt, c.RunID, c.InstallationID = f.Now(), runID, p.engine.Settings.InstallationID
 	prev, had, err := cl.ClaimStore(ctx, c, takeOver)
 	if errors.Is(err, tf.ErrOtherStore) {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

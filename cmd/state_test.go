@@ -244,6 +244,12 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 		t.Fatalf("production's first pass: exit %d\n%s\n%s", code, out, stderr)
 	}
 	prodStore := filepath.Join(e.dir, "tfsync-state.db")
+	// The claim is keyed on the TF database and records the installation id the pass made beside it.
+	var claimed, installation string
+	if err := e.db.QueryRow(`SELECT c.installation_id, i.id FROM tfsync_store_claim c, tfsync_installation i`).Scan(&claimed, &installation); err != nil ||
+		claimed == "" || claimed != installation {
+		t.Fatalf("claim's installation %q, TF's %q, %v", claimed, installation, err)
+	}
 	if err := os.Mkdir(filepath.Join(e.dir, "trial"), 0o755); err != nil {
 		t.Fatal(err)
 	}
