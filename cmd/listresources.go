@@ -71,6 +71,7 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 	// listed, none of them linked or synced yet.
 	links := map[string]calsync.Link{}
 	states := map[string]calsync.MailboxState{}
+	var problems []calsync.BookingProblem
 	st, err := f.OpenStoreReadOnly(ctx, cfg)
 	switch {
 	case errors.Is(err, calsync.ErrStoreMissing):
@@ -83,6 +84,9 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 			return err
 		}
 		if states, err = st.MailboxStates(ctx); err != nil {
+			return err
+		}
+		if problems, err = st.BookingProblems(ctx); err != nil {
 			return err
 		}
 	}
@@ -191,5 +195,6 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		fmt.Fprintln(t, line)
 	}
 	t.Flush()
+	printBookingProblems(f.IO.Out, problems, cfg.TF.TimeZone)
 	return checkErr
 }

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -105,10 +106,17 @@ func printSummaryTable(w io.Writer, r *calsync.Report) {
 		}
 	}
 	var failed []calsync.Result
+	interrupted := 0
 	for _, res := range r.Results {
-		if res.Err != nil {
+		switch {
+		case errors.Is(res.Err, calsync.ErrInterrupted):
+			interrupted++
+		case res.Err != nil:
 			failed = append(failed, res)
 		}
+	}
+	if interrupted > 0 {
+		fmt.Fprintf(w, "\nInterrupted (SIGTERM or Ctrl-C): %d changes were not made; the next pass makes them.\n", interrupted)
 	}
 	if len(failed) > 0 {
 		fmt.Fprintln(w, "\nFailed:")

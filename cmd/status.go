@@ -84,11 +84,18 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	problems, err := st.BookingProblems(ctx)
+	if err != nil {
+		return err
+	}
 	var out struct {
 		Runs      []statusRun     `json:"runs"`
 		Mailboxes []statusMailbox `json:"mailboxes"`
 		Held      int             `json:"held_deletes"`
+		// Problems are bookings left alone until someone acts (bad TF rows, refused for good, old events).
+		Problems []calsync.BookingProblem `json:"booking_problems,omitempty"`
 	}
+	out.Problems = problems
 	for _, r := range records {
 		sr := statusRun{ID: r.ID, Started: r.StartedAt, Finished: r.FinishedAt, ExitCode: r.ExitCode}
 		var sum struct {
@@ -158,6 +165,7 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if out.Held > 0 {
 		fmt.Fprintf(w, "\n%d deletes are held back. Check them with 'tfsync dry-run'; apply them with 'tfsync sync --force'.\n", out.Held)
 	}
+	printBookingProblems(w, out.Problems, zone)
 	return nil
 }
 
