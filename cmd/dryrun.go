@@ -39,7 +39,9 @@ func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 		return err
 	}
 	defer p.Close()
+	ctx, waits := f.watchPass(ctx)
 	report, err := p.engine.DryRun(ctx)
+	f.endWatch(ctx, waits)
 	if report == nil {
 		return err
 	}
@@ -50,7 +52,7 @@ func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 	if n := otherStoreNotice(ctx, p.cfg, p.src); n != "" {
 		notes = append(notes, "A sync from this configuration would be refused (exit 2): "+n)
 	}
-	if perr := printDryRun(f, report, notes); perr != nil {
+	if perr := printDryRun(f, report, p.cfg.TF.TimeZone, notes); perr != nil {
 		return perr
 	}
 	return err

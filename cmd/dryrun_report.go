@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	calsync "tfsync/sync"
 )
@@ -43,7 +44,7 @@ type dryRunJSON struct {
 }
 
 // printDryRun writes dry-run's result: first what makes the plan incomplete or would stop a sync, then the plan.
-func printDryRun(f *Factory, r *calsync.Report, notes []string) error {
+func printDryRun(f *Factory, r *calsync.Report, zone *time.Location, notes []string) error {
 	headline := incompleteHeadline(r)
 	if f.Output == "json" {
 		unread, total := unreadCalendars(r)
@@ -66,5 +67,5 @@ func printDryRun(f *Factory, r *calsync.Report, notes []string) error {
 		fmt.Fprintln(w, n)
 		fmt.Fprintln(w)
 	}
-	return printReport(f, r)
+	return printReport(f, r, zone)
 }
