@@ -78,7 +78,7 @@ func (p *planner) calendarTime(b tf.Booking, ev exchange.Event) (start, end time
 		return time.Date(y, m, d, 0, 0, 0, 0, z), time.Date(y, m, d+1, 0, 0, 0, 0, z), ""
 	}
 	if ev.AllDay {
-		s0, _ := allDayBounds(ev.Start, ev.End, z)
+		s0, _ := allDayBounds(ev.Start, ev.End, z) // only the day matters: the booking keeps its own length
 		y, m, d := s0.Date()
 		h, mi, sec := b.Start.In(z).Clock()
 		s := time.Date(y, m, d, h, mi, sec, 0, z)
