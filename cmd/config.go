@@ -81,6 +81,7 @@ type Secret struct {
 	// key names the setting in errors ("[exchange.graph] client_secret"); dir is the config file's folder, against
 	// which a relative file: path resolves. Both are set by LoadConfig; a Secret built in code resolves file: paths
 	// against the working directory.
-	key string
-	dir string
+	key  string
+	dir  string
+	kind string // the bare setting name: "client_secret", "certificate" or "password"; checks its value's shape
 }

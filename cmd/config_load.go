@@ -154,8 +154,14 @@ func LoadConfig(path string) (*Config, []string, error) {
 	if err != nil {
 		return nil, nil, configReadError(path, err)
 	}
-	// Notepad on Windows saves UTF-8 with a byte order mark, which TOML does not allow.
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	// Notepad on Windows saves UTF-8 with a byte order mark, which TOML does not allow, and Notepad's "Unicode" and
+	// PowerShell 5's > write UTF-16; both are read, and text that is neither is refused with the fix.
+	text, wasUTF16, err := decodeText(data)
+	if err != nil {
+		return nil, nil, &ConfigError{Problems: []ConfigProblem{{File: path, Message: fmt.Sprintf(
+			"the configuration file is not UTF-8 text (%v): open it in Notepad and save it as UTF-8", err)}}}
+	}
+	data = []byte(text)
 
 	var doc map[string]any
 	if err := toml.Unmarshal(data, &doc); err != nil {
@@ -168,6 +174,9 @@ func LoadConfig(path string) (*Config, []string, error) {
 	d.decode(doc, &cfg)
 
 	warnings := configWarnings(path, &cfg)
+	if wasUTF16 {
+		warnings = append(warnings, fmt.Sprintf("%s is UTF-16 text (Notepad's \"Unicode\"); tfsync read it, but other tools may not: save it as UTF-8", path))
+	}
 	if len(d.problems) > 0 {
 		sort.SliceStable(d.problems, func(i, j int) bool {
 			a, b := d.problems[i].Line, d.problems[j].Line
@@ -661,7 +670,14 @@ func (s *configSection) setSecret(key string, dst *Secret) bool {
 		s.problem(key, "%s: write env: and file: in lower case; as written the setting would be taken as the secret itself", s.name(key))
 		return false
 	}
-	*dst = Secret{Ref: ref, key: s.name(key), dir: s.d.dir}
+	sec := Secret{Ref: ref, key: s.name(key), dir: s.d.dir, kind: key}
+	if sec.isLiteral() {
+		if msg := sec.literalProblem(); msg != "" {
+			s.problem(key, "%s", msg)
+			return false
+		}
+	}
+	*dst = sec
 	return true
 }
 
