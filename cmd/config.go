@@ -30,12 +30,15 @@ type ExchangeConfig struct {
 }
 
 type GraphConfig struct {
-	TenantID      string // [exchange.graph] tenant_id (required in graph mode)
-	ClientID      string // client_id (required in graph mode)
-	ClientSecret  Secret // client_secret: env:NAME | file:PATH | literal; one of secret or certificate
-	Certificate   Secret // certificate: PEM with the private key and certificate (file:PATH usually)
-	AuthorityHost string // authority_host, default "https://login.microsoftonline.com/"
-	GraphURL      string // graph_url, default "https://graph.microsoft.com"
+	TenantID     string // [exchange.graph] tenant_id (required in graph mode)
+	ClientID     string // client_id (required in graph mode)
+	ClientSecret Secret // client_secret: env:NAME | file:PATH | literal; one of secret or certificate
+	Certificate  Secret // certificate: PEM with the private key and certificate (file:PATH usually)
+	// ClientSecretExpires is client_secret_expires: the date the portal shows in the secret's Expires column,
+	// midnight at its start in [tf] time_zone; zero when not set. Only used to warn before the secret expires.
+	ClientSecretExpires time.Time
+	AuthorityHost       string // authority_host, default "https://login.microsoftonline.com/"
+	GraphURL            string // graph_url, default "https://graph.microsoft.com"
 }
 
 type EWSConfig struct {

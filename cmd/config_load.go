@@ -93,7 +93,7 @@ var configSchema = map[string][]string{
 	"tf":             {"database", "time_zone"},
 	"state":          {"path"},
 	"exchange":       {"mode", "graph", "ews"},
-	"exchange.graph": {"tenant_id", "client_id", "client_secret", "certificate", "authority_host", "graph_url"},
+	"exchange.graph": {"tenant_id", "client_id", "client_secret", "client_secret_expires", "certificate", "authority_host", "graph_url"},
 	"exchange.ews":   {"url", "username", "password", "auth", "access"},
 	"sync": {"kinds", "default_length", "show_as", "reminder_minutes", "hide_headings", "include_location",
 		"allowed_domains", "past_days", "future_days", "conflict", "on_calendar_delete", "max_delete_percent",
@@ -524,6 +524,28 @@ func (s *configSection) required(key string, need bool, fix string) (string, boo
 	return "", false
 }
 
+// setDate reads a date, written bare (2027-06-30) or in quotes ("2027-06-30"), as midnight at its start in zone.
+func (s *configSection) setDate(key string, dst *time.Time, zone *time.Location) {
+	v, ok := s.vals[key]
+	if !ok {
+		return
+	}
+	var text string
+	switch x := v.(type) {
+	case toml.LocalDate:
+		text = x.String()
+	case string:
+		text = strings.TrimSpace(x)
+	}
+	d, err := time.ParseInLocation("2006-01-02", text, zone)
+	if err != nil {
+		s.problem(key, "%s = %s is not a date: write it as YYYY-MM-DD, e.g. %s = 2027-06-30 (the Expires date on the app's Certificates & secrets page)",
+			s.name(key), configShow(v), configBareKey(key))
+		return
+	}
+	*dst = d
+}
+
 // setString reads an optional string that needs no further checks.
 func (s *configSection) setString(key string, dst *string) {
 	if v, ok := s.str(key); ok {
@@ -765,7 +787,10 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 	gc := &cfg.Exchange.Graph
 	graph := mode == "graph"
 	if v, ok := g.required("tenant_id", graph, "add the Directory (tenant) ID from the app's Overview page in Entra ID"); ok {
-		if configTenantIDPattern.MatchString(v) {
+		if isPlaceholderID(v) {
+			g.problem("tenant_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Directory (tenant) ID from the app's Overview page in Entra ID",
+				g.name("tenant_id"), placeholderGUID)
+		} else if configTenantIDPattern.MatchString(v) {
 			gc.TenantID = v
 		} else {
 			g.problem("tenant_id", "%s = %q is not valid: use the Directory (tenant) ID from the app's Overview page in Entra ID, or the tenant's domain such as contoso.onmicrosoft.com",
@@ -773,7 +798,10 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 		}
 	}
 	if v, ok := g.required("client_id", graph, "add the Application (client) ID from the app's Overview page in Entra ID"); ok {
-		if configGUIDPattern.MatchString(v) {
+		if isPlaceholderID(v) {
+			g.problem("client_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Application (client) ID from the app's Overview page in Entra ID",
+				g.name("client_id"), placeholderGUID)
+		} else if configGUIDPattern.MatchString(v) {
 			gc.ClientID = v
 		} else {
 			g.problem("client_id", "%s = %q is not a GUID: use the Application (client) ID from the app's Overview page in Entra ID",
@@ -794,6 +822,7 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 		g.problem("client_secret", `%s is missing: add client_secret = "env:TFSYNC_CLIENT_SECRET" or certificate = "file:cert.pem", made on the app's Certificates & secrets page in Entra ID`,
 			g.name("client_secret"))
 	}
+	g.setDate("client_secret_expires", &gc.ClientSecretExpires, cfg.TF.TimeZone)
 	g.setURL("authority_host", &gc.AuthorityHost, "https://login.microsoftonline.com/", "")
 	g.setURL("graph_url", &gc.GraphURL, "https://graph.microsoft.com", "")
 	g.unknown()

@@ -81,7 +81,9 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 		Runs      []statusRun     `json:"runs"`
 		Mailboxes []statusMailbox `json:"mailboxes"`
 		Held      int             `json:"held_deletes"`
+		Warnings  []string        `json:"warnings"` // credential expiry; never null
 	}
+	out.Warnings = credentialWarnings(cfg, f.Now())
 	for _, r := range records {
 		sr := statusRun{ID: r.ID, Started: r.StartedAt, Finished: r.FinishedAt, ExitCode: r.ExitCode}
 		var sum struct {
@@ -119,6 +121,9 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	}
 	w := f.IO.Out
 	zone := cfg.TF.TimeZone
+	for _, warn := range out.Warnings {
+		fmt.Fprintf(w, "Warning: %s.\n\n", warn)
+	}
 	fmt.Fprintln(w, "Last passes:")
 	t := newTable(w)
 	fmt.Fprintln(t, "STARTED\tTOOK\tEXIT\tCHANGES\tERROR")

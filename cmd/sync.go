@@ -46,16 +46,19 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 		return err
 	}
 	defer p.Close()
+	logExpiryDaily(ctx, p.cfg, p.store, f.Now())
 	report, err := p.engine.Sync(ctx)
 	if err != nil {
+		err = explainExpired(p.cfg, f.Now(), err)
 		recordRun(ctx, f, p, runID, nil, err)
 		return err
 	}
 	if err := printReport(f, report); err != nil {
 		return err
 	}
-	recordRun(ctx, f, p, runID, report, report.Err())
-	return report.Err()
+	err = explainExpired(p.cfg, f.Now(), report.Err())
+	recordRun(ctx, f, p, runID, report, err)
+	return err
 }
 
 // keepRuns is how many run records the store keeps.

@@ -39,6 +39,7 @@ type Check struct {
 	Name    string `json:"name"`
 	OK      bool   `json:"ok"`
 	Skipped bool   `json:"skipped,omitempty"`
+	Warning bool   `json:"warning,omitempty"` // passed, but needs attention soon (a credential about to expire)
 	Message string `json:"message"`
 	err     error
 }
@@ -82,6 +83,10 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	list.Checks[0].Message = "read " + cfg.Path
 	if err := checkSecrets(cfg); !list.add("secrets", err, "every secret resolves (values not shown)") {
 		return connErr(list.firstError())
+	}
+
+	if w := credentialExpiryOf(cfg).Warning(f.Now(), cfg.TF.TimeZone); w != "" {
+		list.Checks = append(list.Checks, Check{Name: "credential expiry", OK: true, Warning: true, Message: w})
 	}
 
 	src, err := f.OpenSource(cfg)
@@ -132,7 +137,7 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 		defer c.Close()
 	}
 	if ch, ok := cal.(exchange.Checker); ok {
-		if !list.add("credentials", ch.CheckCredentials(ctx), credentialsOK(cfg)) {
+		if !list.add("credentials", explainExpired(cfg, f.Now(), ch.CheckCredentials(ctx)), credentialsOK(cfg)) {
 			return connErr(list.firstError())
 		}
 	}
@@ -197,6 +202,8 @@ func printChecks(f *Factory, l *checkList) {
 		switch {
 		case c.Skipped:
 			status = "SKIP"
+		case c.Warning:
+			status = "WARN"
 		case !c.OK:
 			status = "FAIL"
 		}
