@@ -24,9 +24,12 @@ type StateConfig struct {
 }
 
 type ExchangeConfig struct {
-	Mode  string // [exchange] mode: "graph" | "ews" (required)
-	Graph GraphConfig
-	EWS   EWSConfig
+	Mode string // [exchange] mode: "graph" | "ews" (required)
+	// CAFile is [exchange] ca_file (resolved): PEM certificates trusted for Entra ID, Graph and EWS in addition to
+	// the system store, for an internal CA (or the emulator) without touching the machine's store.
+	CAFile string
+	Graph  GraphConfig
+	EWS    EWSConfig
 }
 
 type GraphConfig struct {

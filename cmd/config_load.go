@@ -92,7 +92,7 @@ var configSchema = map[string][]string{
 	"":               {"tf", "state", "exchange", "sync", "notify"},
 	"tf":             {"database", "time_zone"},
 	"state":          {"path"},
-	"exchange":       {"mode", "graph", "ews"},
+	"exchange":       {"mode", "ca_file", "graph", "ews"},
 	"exchange.graph": {"tenant_id", "client_id", "client_secret", "client_secret_expires", "certificate", "authority_host", "graph_url"},
 	"exchange.ews":   {"url", "username", "password", "auth", "access"},
 	"sync": {"kinds", "default_length", "show_as", "reminder_minutes", "hide_headings", "include_location",
@@ -781,6 +781,13 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 		ex.missing("mode", `add mode = "graph" (Office 365) or mode = "ews" (on-premises Exchange) under [exchange]`)
 	}
 	mode := cfg.Exchange.Mode
+	if p, ok := ex.str("ca_file"); ok {
+		if strings.TrimSpace(p) == "" {
+			ex.problem("ca_file", "%s is empty: remove it to trust only the system's certificate store, or name a PEM file", ex.name("ca_file"))
+		} else {
+			cfg.Exchange.CAFile = resolveConfigPath(d.dir, strings.TrimSpace(p))
+		}
+	}
 	ex.unknown()
 
 	g := ex.sub("graph")

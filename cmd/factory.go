@@ -100,11 +100,15 @@ func newRunID() string {
 
 // newCalendar is the backend switch.
 func newCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
+	client, err := httpClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
 	switch cfg.Exchange.Mode {
 	case "graph":
-		return newGraphCalendar(ctx, cfg, nil)
+		return newGraphCalendar(ctx, cfg, client)
 	case "ews":
-		return newEWSCalendar(ctx, cfg, nil)
+		return newEWSCalendar(ctx, cfg, client)
 	}
 	return nil, fmt.Errorf("%w: [exchange] mode %q is not valid: use graph or ews", ErrConfig, cfg.Exchange.Mode)
 }
