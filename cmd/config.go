@@ -59,6 +59,7 @@ type SyncConfig struct {
 	ReminderMinutes  int           // reminder_minutes, default 15; -1 none
 	HideHeadings     bool          // hide_headings, default false
 	IncludeLocation  bool          // include_location, default true
+	TechnicianNote   bool          // technician_note, default true: a Swedish line saying only time moves flow back to TF
 	AllowedDomains   []string      // allowed_domains (required, at least one; lower-cased, without "@")
 	PastDays         int           // past_days, default 7
 	FutureDays       int           // future_days, default 90

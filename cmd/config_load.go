@@ -95,7 +95,7 @@ var configSchema = map[string][]string{
 	"exchange":       {"mode", "ca_file", "graph", "ews"},
 	"exchange.graph": {"tenant_id", "client_id", "client_secret", "client_secret_expires", "certificate", "authority_host", "graph_url"},
 	"exchange.ews":   {"url", "username", "password", "auth", "access"},
-	"sync": {"kinds", "default_length", "show_as", "reminder_minutes", "hide_headings", "include_location",
+	"sync": {"kinds", "default_length", "show_as", "reminder_minutes", "hide_headings", "include_location", "technician_note",
 		"allowed_domains", "past_days", "future_days", "conflict", "on_calendar_delete", "max_delete_percent",
 		"max_delete_floor", "concurrency"},
 	"notify": {"email_to", "smtp", "from", "username", "password", "starttls", "repeat_after"},
@@ -130,6 +130,7 @@ func DefaultConfig() Config {
 			ShowAs:           string(exchange.ShowBusy),
 			ReminderMinutes:  15,
 			IncludeLocation:  true,
+			TechnicianNote:   true,
 			PastDays:         7,
 			FutureDays:       90,
 			Conflict:         "tf",
@@ -880,6 +881,7 @@ func (d *configDecoder) decodeSync(root *configSection, cfg *Config) {
 	s.setInt("reminder_minutes", &sc.ReminderMinutes, -1, 40320)
 	s.setBool("hide_headings", &sc.HideHeadings)
 	s.setBool("include_location", &sc.IncludeLocation)
+	s.setBool("technician_note", &sc.TechnicianNote)
 
 	const domainsFix = `add allowed_domains = ["example.com"] under [sync]: the e-mail domains of the mailboxes tfsync may write to`
 	domains, idx, ok := s.list("allowed_domains")

@@ -81,6 +81,7 @@ func Settings(cfg *Config) calsync.Settings {
 		ReminderMinutes:  cfg.Sync.ReminderMinutes,
 		HideHeadings:     cfg.Sync.HideHeadings,
 		IncludeLocation:  cfg.Sync.IncludeLocation,
+		TechnicianNote:   cfg.Sync.TechnicianNote,
 		AllowedDomains:   cfg.Sync.AllowedDomains,
 		PastDays:         cfg.Sync.PastDays,
 		FutureDays:       cfg.Sync.FutureDays,

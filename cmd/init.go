@@ -127,6 +127,7 @@ show_as = "busy"                   # free | tentative | busy | oof | workingElse
 reminder_minutes = 15              # -1: no reminder
 hide_headings = false              # true: no field labels in the event text
 include_location = true            # put the address in the event
+technician_note = true             # end each event with a line (Swedish): only moving the time flows back to TF
 # Resources (Inställningar -> Grunddata -> Resurser) are synced only with an e-mail in these domains.
 allowed_domains = [{{range $i, $d := .AllowedDomains}}{{if $i}}, {{end}}{{q $d}}{{end}}]
 past_days = 7
