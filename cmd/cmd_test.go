@@ -292,13 +292,17 @@ func TestListResources(t *testing.T) {
 		}
 	}
 	code, out, _ = e.run("list-resources", "--output", "json")
-	var rows []ResourceRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 {
+	var res struct {
+		Resources []struct {
+			LinkedEvents int `json:"linked_events"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
 		t.Fatal(err, out)
 	}
 	linked := 0
-	for _, r := range rows {
-		linked += r.Linked
+	for _, r := range res.Resources {
+		linked += r.LinkedEvents
 	}
 	if linked != 29 {
 		t.Errorf("linked = %d", linked)

@@ -42,7 +42,7 @@ func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 	if report == nil {
 		return err
 	}
-	if perr := printReport(f, report); perr != nil {
+	if perr := printReport(f, report, p.cfg.TF.TimeZone, nil); perr != nil {
 		return perr
 	}
 	return err

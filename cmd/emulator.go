@@ -195,6 +195,20 @@ func runEmulator(ctx context.Context, f *Factory, opts *EmulatorOptions) error {
 		}
 	}
 	w := f.IO.Out
+	if f.Output == "json" {
+		// Written at once: the emulator runs until it is stopped, and a script needs its address now.
+		w = f.IO.ErrOut
+		err := f.writeJSONNow("emulator", struct {
+			URL       string            `json:"url"`
+			Mailboxes []string          `json:"mailboxes"`
+			CAFile    string            `json:"ca_file"`
+			Configs   map[string]string `json:"configs"`
+		}{s.srv.URL, append([]string{}, s.mailboxes...), s.caFile,
+			map[string]string{"graph": filepath.Join(dir, "tfsync.toml"), "ews": filepath.Join(dir, "tfsync-ews.toml")}})
+		if err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "Emulator listening on %s (Entra ID, Graph under /v1.0, EWS at /EWS/Exchange.asmx, control API under /_emulator/).\n", s.srv.URL)
 	fmt.Fprintf(w, "Mailboxes: %s\n", strings.Join(s.mailboxes, ", "))
 	fmt.Fprintf(w, "CA certificate: %s\n", s.caFile)

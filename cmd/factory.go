@@ -28,6 +28,11 @@ type Factory struct {
 	NewCalendar func(ctx context.Context, cfg *Config) (exchange.Calendar, error)
 	// LoadConfig reads the configuration. The demo replaces it with its embedded default.
 	LoadConfig func(path string) (*Config, []string, error)
+
+	// jsonResult is the command's JSON result, written by run with the error (jsonout.go); jsonWritten is set once
+	// it is out.
+	jsonResult  []byte
+	jsonWritten bool
 }
 
 // NewFactory returns the production wiring.

@@ -172,13 +172,39 @@ func tomlString(s string) string {
 }
 
 func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
+	if f.Output == "json" {
+		// The text goes to stderr; stdout gets what was written and what is left to do.
+		jf := *f
+		jf.IO = &IOStreams{In: f.IO.In, Out: f.IO.ErrOut, ErrOut: f.IO.ErrOut, InTTY: f.IO.InTTY}
+		jf.Output = "text"
+		res := initResult{Config: f.ConfigPath, NextSteps: []string{}}
+		err := runInitText(ctx, &jf, opts, &res)
+		if jerr := f.setJSON(res); jerr != nil && err == nil {
+			err = jerr
+		}
+		return err
+	}
+	return runInitText(ctx, f, opts, &initResult{})
+}
+
+// initResult is init's JSON result (docs/json.md).
+type initResult struct {
+	Config        string   `json:"config"`
+	ConfigWritten bool     `json:"config_written"`
+	TFDatabase    string   `json:"tf_database_created"` // "" when --create-tf-database was not given
+	NextSteps     []string `json:"next_steps"`
+}
+
+func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initResult) error {
 	path := f.ConfigPath
 	if _, err := os.Stat(path); err == nil && !opts.Force {
 		if !opts.CreateTF {
 			return &usageError{fmt.Sprintf("%s already exists: edit it, or give --force to overwrite it", path)}
 		}
 		// An existing installation that only needs the TF schema keeps its configuration.
-		return createTFSchema(ctx, f, path, opts.TFDatabase)
+		db, err := createTFSchema(ctx, f, path, opts.TFDatabase)
+		res.TFDatabase = db
+		return err
 	}
 	o := *opts
 	if len(o.AllowedDomains) == 0 {
@@ -210,13 +236,19 @@ func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	fmt.Fprintf(f.IO.Out, "Wrote %s.\n", path)
+	res.ConfigWritten = true
 	if opts.CreateTF {
-		if err := createTFSchema(ctx, f, path, opts.TFDatabase); err != nil {
+		db, err := createTFSchema(ctx, f, path, opts.TFDatabase)
+		res.TFDatabase = db
+		if err != nil {
 			return err
 		}
 	}
-	for _, step := range initNextSteps(&o) {
+	for i, step := range initNextSteps(&o) {
 		fmt.Fprintln(f.IO.Out, step)
+		if i > 0 {
+			res.NextSteps = append(res.NextSteps, strings.TrimSpace(step))
+		}
 	}
 	return nil
 }
@@ -273,13 +305,13 @@ func askAllowedDomains(f *Factory) ([]string, error) {
 
 // createTFSchema creates TF's integration schema in db (relative to the configuration's folder), leaving any
 // existing tables and rows as they are.
-func createTFSchema(ctx context.Context, f *Factory, configPath, db string) error {
+func createTFSchema(ctx context.Context, f *Factory, configPath, db string) (string, error) {
 	if !filepath.IsAbs(db) {
 		db = filepath.Join(filepath.Dir(configPath), db)
 	}
 	if err := tf.CreateSchema(ctx, db); err != nil {
-		return fmt.Errorf("create the TF schema in %s: %w", db, err)
+		return "", fmt.Errorf("create the TF schema in %s: %w", db, err)
 	}
 	fmt.Fprintf(f.IO.Out, "Created the TF integration schema in %s (existing tables and rows are kept).\n", db)
-	return nil
+	return db, nil
 }

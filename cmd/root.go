@@ -36,8 +36,16 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	root.SetArgs(args)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	err := root.ExecuteContext(ctx)
+	ran, err := root.ExecuteContextC(ctx)
 	code := ExitCode(err)
+	if f.Output == "json" || (err != nil && jsonRequested(args)) {
+		// Scripts get one JSON object on every exit code (docs/json.md), errors included.
+		name := "tfsync"
+		if ran != nil && ran != root {
+			name = ran.Name()
+		}
+		writeJSONResult(f, name, err)
+	}
 	if err != nil {
 		printError(f, err)
 	}

@@ -115,9 +115,21 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	}
 	sort.Slice(out.Mailboxes, func(i, j int) bool { return out.Mailboxes[i].Mailbox < out.Mailboxes[j].Mailbox })
 	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		// Times in [tf] time_zone's offset, like every JSON time (docs/json.md).
+		for i := range out.Runs {
+			out.Runs[i].Started = out.Runs[i].Started.In(cfg.TF.TimeZone)
+			out.Runs[i].Finished = out.Runs[i].Finished.In(cfg.TF.TimeZone)
+		}
+		for i := range out.Mailboxes {
+			out.Mailboxes[i].LastSync = out.Mailboxes[i].LastSync.In(cfg.TF.TimeZone)
+		}
+		if out.Runs == nil {
+			out.Runs = []statusRun{}
+		}
+		if out.Mailboxes == nil {
+			out.Mailboxes = []statusMailbox{}
+		}
+		return f.setJSON(out)
 	}
 	w := f.IO.Out
 	zone := cfg.TF.TimeZone
@@ -126,7 +138,7 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	}
 	fmt.Fprintln(w, "Last passes:")
 	t := newTable(w)
-	fmt.Fprintln(t, "STARTED\tTOOK\tEXIT\tCHANGES\tERROR")
+	fmt.Fprintf(t, "%s\tTOOK\tEXIT\tCHANGES\tERROR\n", zoneHeader("STARTED", zone))
 	for _, r := range out.Runs {
 		took := "-"
 		if !r.Finished.IsZero() {
@@ -140,7 +152,7 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	}
 	fmt.Fprintln(w, "\nMailboxes:")
 	t = newTable(w)
-	fmt.Fprintln(t, "MAILBOX\tLINKED\tLAST SYNC\tHELD DELETES\tSTATUS")
+	fmt.Fprintf(t, "MAILBOX\tLINKED\t%s\tHELD DELETES\tSTATUS\n", zoneHeader("LAST SYNC", zone))
 	for _, m := range out.Mailboxes {
 		last := "-"
 		if !m.LastSync.IsZero() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -53,7 +55,7 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 		recordRun(ctx, f, p, runID, nil, err)
 		return err
 	}
-	if err := printReport(f, report); err != nil {
+	if err := printReport(f, report, p.cfg.TF.TimeZone, nil); err != nil {
 		return err
 	}
 	err = explainExpired(p.cfg, f.Now(), report.Err())
@@ -96,17 +98,19 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// printReport writes a pass's result to stdout.
-func printReport(f *Factory, r *calsync.Report) error {
+// printReport writes a pass's result to stdout. Times are local in zone; scope is the --resource list of a
+// scoped pass.
+func printReport(f *Factory, r *calsync.Report, zone *time.Location, scope []string) error {
 	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return f.setJSON(newReportJSON(r, zone, scope))
 	}
 	w := f.IO.Out
+	if len(scope) > 0 {
+		fmt.Fprintf(w, "Scoped pass: only the mailboxes of %s.\n", strings.Join(scope, ", "))
+	}
 	if r.DryRun {
-		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.Format("2006-01-02"), r.Plan.Window.End.Format("2006-01-02"))
-		printPlanTable(w, r)
+		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.In(zone).Format("2006-01-02"), r.Plan.Window.End.In(zone).Format("2006-01-02"))
+		printPlanTable(w, r, zone)
 	} else {
 		printSummaryTable(w, r)
 	}

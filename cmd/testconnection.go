@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -38,8 +37,8 @@ each failure with what to fix and where. At least one resource must be enabled f
 type Check struct {
 	Name    string `json:"name"`
 	OK      bool   `json:"ok"`
-	Skipped bool   `json:"skipped,omitempty"`
-	Warning bool   `json:"warning,omitempty"` // passed, but needs attention soon (a credential about to expire)
+	Skipped bool   `json:"skipped"`
+	Warning bool   `json:"warning"` // passed, but needs attention soon (a credential about to expire)
 	Message string `json:"message"`
 	err     error
 }
@@ -191,9 +190,7 @@ func checkSecrets(cfg *Config) error {
 
 func printChecks(f *Factory, l *checkList) {
 	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(l)
+		_ = f.setJSON(l)
 		return
 	}
 	t := newTable(f.IO.Out)
