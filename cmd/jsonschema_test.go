@@ -83,7 +83,7 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		if bytes.Contains([]byte(stdout), []byte(": null,\n")) {
 			for _, line := range strings.Split(stdout, "\n") {
 				if strings.HasSuffix(line, ": null,") && !strings.Contains(line, "date") && !strings.Contains(line, "last_sync") &&
-					!strings.Contains(line, "start") && !strings.Contains(line, "end") && !strings.Contains(line, "finished") {
+					!strings.Contains(line, "start") && !strings.Contains(line, "end") && !strings.Contains(line, "finished") && !strings.Contains(line, "_at\"") {
 					t.Errorf("%s: null where a list or value belongs: %s", name, line)
 				}
 			}
@@ -133,6 +133,10 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		check(t, "list-resources", code, out, ExitOK)
 		code, out, _ = e.run("test-connection", "-o", "json")
 		check(t, "test-connection", code, out, ExitOK)
+		code, out, _ = e.run("show", "--resource", "RES-101", "-o", "json")
+		check(t, "show", code, out, ExitOK)
+		code, out, _ = e.run("show", "--booking", "NO-SUCH", "-o", "json")
+		check(t, "show unknown", code, out, ExitUsage)
 	})
 	t.Run("partial pass: the report and the error", func(t *testing.T) {
 		e.em.SetFault(func(op, mb string) error {

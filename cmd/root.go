@@ -109,6 +109,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdInit(f, nil),
 		NewCmdEmulator(f, nil),
 		NewCmdStatus(f, nil),
+		NewCmdShow(f, nil),
 		NewCmdVersion(f),
 	)
 	return root
