@@ -15,8 +15,8 @@ type showJSON struct {
 	Resource *struct{ ID string }
 	Mailbox  *struct {
 		Mailbox      string
-		HeldDeletes  int `json:"held_deletes"`
-		LinkedEvents int `json:"linked_events"`
+		HeldDeletes  int    `json:"held_deletes"`
+		LinkedEvents int    `json:"linked_events"`
 		LastError    string `json:"last_error"`
 	}
 	Bookings []struct {
