@@ -25,6 +25,7 @@ type pass struct {
 	cal    exchange.Calendar
 	engine *calsync.Engine
 	lock   *calsync.RunLock
+	scope  []string // --resource of a scoped pass
 }
 
 func (p *pass) Close() {
@@ -43,10 +44,12 @@ func (p *pass) Close() {
 }
 
 type passOptions struct {
-	Full    bool
-	Force   bool
-	Rebuild bool
-	Lock    bool
+	// Resources scopes the pass to these TF resources (ids or e-mails): no other mailbox is read or written.
+	Resources []string
+	Full      bool
+	Force     bool
+	Rebuild   bool
+	Lock      bool
 }
 
 // startRun gives the context a logger carrying a fresh run id.
@@ -113,6 +116,15 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 	}
 	if f.showProgress() {
 		p.engine.Progress = newProgress(f.IO.ErrOut, f.Now)
+	}
+	if len(o.Resources) > 0 {
+		scope, err := resolveScope(ctx, p, o.Resources)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.engine.Mailboxes = func(mb string) bool { return scope[mb] }
+		log.Info().Strs("resources", o.Resources).Msg("scoped pass: other mailboxes are neither read nor written")
 	}
 	return p, nil
 }

@@ -14,9 +14,10 @@ import (
 
 // SyncOptions are sync's flags.
 type SyncOptions struct {
-	Full    bool
-	Force   bool
-	Rebuild bool
+	Resources []string // --resource: scope the pass to these TF resources (ids or e-mails)
+	Full      bool
+	Force     bool
+	Rebuild   bool
 }
 
 // NewCmdSync wires `tfsync sync`. runF replaces the run function in tests of the flag parsing.
@@ -27,6 +28,9 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 		Short: "Run one sync pass (what the scheduler runs every few minutes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Rebuild && len(opts.Resources) > 0 {
+				return &usageError{"--rebuild relinks every mailbox: it cannot be combined with --resource"}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -35,19 +39,21 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 	}
 	c.Flags().BoolVar(&opts.Full, "full", false, "ignore change cursors and read each calendar's whole window")
 	c.Flags().BoolVar(&opts.Force, "force", false, "apply deletes that max_delete_percent would hold back")
+	c.Flags().StringArrayVar(&opts.Resources, "resource", nil, "only this TF resource's mailbox (id or e-mail; repeatable); --force then applies only its held deletes")
 	c.Flags().BoolVar(&opts.Rebuild, "rebuild", false, "move a damaged state store aside and relink every event through its booking id")
 	return c
 }
 
 func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	ctx, runID := f.startRun(ctx)
-	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true})
+	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true})
 	if err != nil {
 		// A pass that cannot even start (stale lock, TF unreadable, backend misconfigured) is mailed too.
 		notifyAfterRun(ctx, f, nil, runID, nil, err)
 		return err
 	}
 	defer p.Close()
+	p.scope = opts.Resources
 	logExpiryDaily(ctx, p.cfg, p.store, f.Now())
 	report, err := p.engine.Sync(ctx)
 	if err != nil {
@@ -55,7 +61,7 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 		recordRun(ctx, f, p, runID, nil, err)
 		return err
 	}
-	if err := printReport(f, report, p.cfg.TF.TimeZone, nil); err != nil {
+	if err := printReport(f, report, p.cfg.TF.TimeZone, opts.Resources); err != nil {
 		return err
 	}
 	err = explainExpired(p.cfg, f.Now(), report.Err())
@@ -68,10 +74,12 @@ const keepRuns = 1000
 
 // recordRun keeps a history of passes for `tfsync status` and list-resources.
 func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsync.Report, runErr error) {
+	// A scoped pass is recorded with its scope, so status and show can tell it from a whole pass.
 	summary, _ := json.Marshal(struct {
 		Report *calsync.Report `json:"report,omitempty"`
 		Error  string          `json:"error,omitempty"`
-	}{r, errString(runErr)})
+		Scope  []string        `json:"scope,omitempty"`
+	}{r, errString(runErr), p.scope})
 	started := f.Now()
 	if r != nil {
 		started = r.Started
