@@ -163,6 +163,15 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		code, out, _ = e.run("list-resources", "--check", "-o", "json")
 		check(t, "list-resources auth", code, out, ExitAuth)
 	})
+	t.Run("uninstall refused, then done", func(t *testing.T) {
+		code, out, _ := e.run("uninstall", "-o", "json")
+		check(t, "uninstall without --yes", code, out, ExitUsage)
+		code, out, _ = e.run("uninstall", "--yes", "-o", "json")
+		check(t, "uninstall", code, out, ExitOK)
+		if !strings.Contains(out, `"complete": true`) {
+			t.Errorf("uninstall did not complete:\n%s", out)
+		}
+	})
 	t.Run("configuration errors (exit 2)", func(t *testing.T) {
 		for _, cmd := range []string{"sync", "dry-run", "status", "list-resources", "test-connection"} {
 			io, out, _ := TestIO()

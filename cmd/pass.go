@@ -95,6 +95,10 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		p.Close()
 		return nil, err
 	}
+	if err := refuseWhileUninstalling(ctx, p.store); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if p.src, err = f.OpenSource(cfg); err != nil {
 		p.Close()
 		return nil, err

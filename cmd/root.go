@@ -110,6 +110,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdEmulator(f, nil),
 		NewCmdStatus(f, nil),
 		NewCmdShow(f, nil),
+		NewCmdUninstall(f, nil),
 		NewCmdVersion(f),
 	)
 	return root
