@@ -94,6 +94,7 @@ func Settings(cfg *Config) calsync.Settings {
 		OnCalendarDelete: calsync.DeletePolicy(cfg.Sync.OnCalendarDelete),
 		MaxDeletePercent: cfg.Sync.MaxDeletePercent,
 		MaxDeleteFloor:   cfg.Sync.MaxDeleteFloor,
+		TFDatabase:       cfg.TF.Database,
 	}
 }
 

@@ -43,6 +43,8 @@ type ResourceRow struct {
 	LastSync    time.Time `json:"last_sync,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	Check       string    `json:"check,omitempty"`
+	// Foreign counts the events of other tfsync installations in the mailbox, by installation id (--check).
+	Foreign map[string]int `json:"other_installations,omitempty"`
 }
 
 // resourceJSON is one resource in list-resources' JSON (docs/json.md): every key is always there.
@@ -57,6 +59,9 @@ type resourceJSON struct {
 	LastSync     zonedTime `json:"last_sync"`
 	LastError    string    `json:"last_error"`
 	Check        string    `json:"check"`
+	// OtherInstallations counts other tfsync installations' events in the mailbox, by installation id (with
+	// --check; {} otherwise).
+	OtherInstallations map[string]int `json:"other_installations"`
 }
 
 func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOptions) error {
@@ -88,10 +93,15 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		return err
 	}
 	linked := map[string]int{}
+	linkedEvents := map[string]map[string]bool{}
 	for _, l := range links {
 		if !l.Detached {
 			linked[l.Mailbox]++
 		}
+		if linkedEvents[l.Mailbox] == nil {
+			linkedEvents[l.Mailbox] = map[string]bool{}
+		}
+		linkedEvents[l.Mailbox][l.EventID] = true
 	}
 	settings := Settings(cfg)
 	rows := make([]ResourceRow, 0, len(resources))
@@ -110,6 +120,10 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		rows = append(rows, row)
 	}
 	if opts.Check {
+		installation, err := installationID(ctx, src, false)
+		if err != nil {
+			return err
+		}
 		cal, err := f.NewCalendar(ctx, cfg)
 		if err != nil {
 			return err
@@ -128,6 +142,13 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 				}
 			} else {
 				rows[i].Check = "ok"
+				rows[i].Foreign, err = foreignEvents(ctx, cal, rows[i].Mailbox, settings.Window(f.Now()),
+					installation, linkedEvents[rows[i].Mailbox])
+				if err != nil {
+					rows[i].Check = "reachable, but its events could not be read: " + err.Error()
+				} else if text := foreignText(rows[i].Foreign); text != "" {
+					rows[i].Check = "ok; " + text
+				}
 			}
 		}
 	}
@@ -139,7 +160,10 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		for _, r := range rows {
 			out.Resources = append(out.Resources, resourceJSON{ID: r.ID, Name: r.Name, SyncEnabled: r.SyncEnabled, Email: r.Email,
 				Mailbox: r.Mailbox, Problem: r.Problem, LinkedEvents: r.Linked, LastSync: inZone(r.LastSync, cfg.TF.TimeZone),
-				LastError: r.LastError, Check: r.Check})
+				LastError: r.LastError, Check: r.Check, OtherInstallations: map[string]int{}})
+			for k, v := range r.Foreign {
+				out.Resources[len(out.Resources)-1].OtherInstallations[k] = v
+			}
 		}
 		if err := f.setJSON(out); err != nil {
 			return err

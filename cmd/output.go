@@ -172,7 +172,9 @@ func printSummaryTable(w io.Writer, r *calsync.Report) {
 			fmt.Fprintf(w, "  %s %s in %s: %s\n", res.Kind, res.BookingID, res.Mailbox, res.Error)
 		}
 	}
-	if r.Held > 0 {
+	if r.Plan != nil && r.Plan.TFEmpty != "" {
+		fmt.Fprintf(w, "\n%d deletes were held back: %s.\n", r.Held, r.Plan.TFEmpty)
+	} else if r.Held > 0 {
 		fmt.Fprintf(w, "\n%d deletes were held back by max_delete_percent. Check them with `tfsync dry-run`; apply them with `tfsync sync --force`.\n", r.Held)
 	}
 }

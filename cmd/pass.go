@@ -50,6 +50,8 @@ type passOptions struct {
 	Force     bool
 	Rebuild   bool
 	Lock      bool
+	// CreateInstallation lets the pass create the installation id in TF's database (sync; dry-run only reads it).
+	CreateInstallation bool
 }
 
 // startRun gives the context a logger carrying a fresh run id.
@@ -103,6 +105,11 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		p.Close()
 		return nil, err
 	}
+	installation, err := installationID(ctx, p.src, o.CreateInstallation)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
 	if p.cal, err = f.NewCalendar(ctx, cfg); err != nil {
 		p.Close()
 		return nil, err
@@ -118,6 +125,7 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		Full:        o.Full,
 		Concurrency: cfg.Sync.Concurrency,
 	}
+	p.engine.Settings.InstallationID = installation
 	if f.showProgress() {
 		p.engine.Progress = newProgress(f.IO.ErrOut, f.Now)
 	}

@@ -46,7 +46,8 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 
 func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	ctx, runID := f.startRun(ctx)
-	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true})
+	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full || opts.Rebuild, Force: opts.Force,
+		Rebuild: opts.Rebuild, Lock: true, CreateInstallation: true})
 	if err != nil {
 		// A pass that cannot even start (stale lock, TF unreadable, backend misconfigured) is mailed too.
 		notifyAfterRun(ctx, f, nil, runID, nil, err)

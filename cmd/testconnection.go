@@ -121,6 +121,8 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	}
 	last.Message = fmt.Sprintf("%d resources, %d enabled for sync, %d with a usable e-mail", len(resources), enabled, len(mailboxes))
 	list.Checks = append(list.Checks, skipped...)
+	installation, err := installationID(ctx, src, false)
+	list.add("installation", err, installationMessage(installation))
 
 	st, err := f.OpenStore(ctx, cfg)
 	if !list.add("state store", err, cfg.State.Path) {
@@ -142,7 +144,17 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	}
 	for _, r := range mailboxes {
 		mb, _ := settings.Mailbox(r)
-		list.add("calendar "+mb, cal.CheckAccess(ctx, mb), fmt.Sprintf("%s: can read and write the calendar", r.Name))
+		err := cal.CheckAccess(ctx, mb)
+		msg := fmt.Sprintf("%s: can read and write the calendar", r.Name)
+		if err == nil {
+			// Another installation's events here are worth knowing about, not a failure.
+			if foreign, ferr := foreignEvents(ctx, cal, mb, settings.Window(f.Now()), installation, nil); ferr == nil {
+				if text := foreignText(foreign); text != "" {
+					msg += "; " + text
+				}
+			}
+		}
+		list.add("calendar "+mb, err, msg)
 	}
 	return connErr(list.firstError())
 }

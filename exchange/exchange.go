@@ -17,6 +17,14 @@ const (
 	BookingPropertyName  = "BookingId"
 	// GraphBookingPropertyID is the same property in Graph's singleValueExtendedProperties id syntax.
 	GraphBookingPropertyID = "String {" + BookingPropertySetID + "} Name " + BookingPropertyName
+
+	// InstallationPropertyName names the second property in the same set: the id of the tfsync installation (one
+	// TF database) that wrote the event. Two installations on the same mailboxes (a trial beside production) tell
+	// their events apart by it; an event with a booking id and no installation id was written by an earlier
+	// version.
+	InstallationPropertyName = "InstallationId"
+	// GraphInstallationPropertyID is the installation property in Graph's id syntax.
+	GraphInstallationPropertyID = "String {" + BookingPropertySetID + "} Name " + InstallationPropertyName
 )
 
 // ShowAs is how an event shows in the calendar's free/busy view (Outlook's "Visa som").
@@ -50,6 +58,10 @@ type Event struct {
 	ID        string // the server's id; empty before creation
 	ChangeKey string // changes on every edit on the server; empty before creation
 	BookingID string // the TF booking id from the extended property; empty for the user's own events
+	// InstallationID is the installation that wrote the event, from the second extended property; empty for the
+	// user's own events and for events written by a version before installation ids. Backends write it whenever
+	// it is set and read it wherever they read the booking id.
+	InstallationID string
 
 	Subject  string
 	Body     string // HTML

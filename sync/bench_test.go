@@ -372,6 +372,8 @@ func benchSettings() calsync.Settings {
 		ReminderMinutes: 15, IncludeLocation: true, AllowedDomains: []string{"example.com"},
 		PastDays: 7, FutureDays: 90, Conflict: calsync.ConflictTF, OnCalendarDelete: calsync.DeleteRecreate,
 		MaxDeletePercent: 50, MaxDeleteFloor: 5,
+		// Every event names its installation, as in a real installation.
+		InstallationID: "5f0c3e2a-9b7d-4c61-8e2f-3a1d6b9c0e47",
 	}
 }
 

@@ -57,6 +57,11 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read cursors from the state store: %w", err)
 	}
+	copies, err := e.Store.Copies(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read technicians' copies from the state store: %w", err)
+	}
+	links, pending = foldMailboxCase(links, pending)
 
 	resources, err := e.Source.Resources(ctx)
 	if err != nil {
@@ -149,6 +154,7 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 		Bookings:     bookings,
 		Links:        links,
 		Observations: map[string]*Observation{},
+		Copies:       copies,
 	}
 
 	results := <-read
@@ -174,6 +180,9 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 		}(i, res)
 	}
 	wg.Wait()
+	if err := e.lookForReentries(ctx, in, names, obs, results, reqs, linkedByMailbox, pendingByMailbox); err != nil {
+		return nil, err
+	}
 	failed := 0
 	var firstErr error
 	for i, o := range obs {
@@ -243,7 +252,9 @@ func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked ma
 	if !res.Full {
 		seen := map[string]bool{}
 		for _, ev := range o.Events {
-			seen[ev.BookingID] = true
+			if !e.foreign(ev) {
+				seen[ev.BookingID] = true
+			}
 		}
 		for _, b := range linked {
 			seen[b] = true
@@ -257,10 +268,14 @@ func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked ma
 				o.Err = fmt.Errorf("look for the event of unconfirmed create %s: %w", pc.BookingID, err)
 				return o
 			}
+			own := 0
 			for _, ev := range found {
 				o.Events[ev.ID] = ev
+				if !e.foreign(ev) {
+					own++
+				}
 			}
-			if len(found) == 0 {
+			if own == 0 {
 				o.NotCreated = append(o.NotCreated, pc.BookingID)
 			}
 		}
@@ -316,6 +331,9 @@ type MailboxSummary struct {
 
 // Err summarises the report as the error the exit code is made from (nil when all went well).
 func (r *Report) Err() error {
+	if r.Plan != nil && r.Plan.TFEmpty != "" {
+		return fmt.Errorf("%w: %s", ErrDeletesHeld, r.Plan.TFEmpty)
+	}
 	if r.Failed > 0 {
 		return fmt.Errorf("%w: %d failed (see the summary)", ErrPartial, r.Failed)
 	}
@@ -682,6 +700,8 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 		}
 	})
 
+	e.recordCopies(sctx, plan)
+
 	// 5. Cursors and mailbox health.
 	e.recordMailboxes(sctx, in, failedMailbox, plan.Held)
 	sort.SliceStable(r.Results, func(i, j int) bool { return r.Results[i].Seq < r.Results[j].Seq })
@@ -792,6 +812,10 @@ func (e *Engine) writeWithTx(ctx context.Context, actions []Action, txIDs map[st
 		}
 		if a.Kind == ActCreate {
 			op.TransactionID = txIDs[a.BookingID+"\x00"+a.Mailbox]
+		}
+		if a.Kind != ActDelete && e.Settings.InstallationID != "" {
+			// Every event this installation writes names it, whatever the action was planned from.
+			op.Event.InstallationID = e.Settings.InstallationID
 		}
 		ops[i] = op
 		byOp[opKey(op)] = i

@@ -81,6 +81,8 @@ type PlanInput struct {
 	Bookings     tf.BookingSet
 	Links        map[string]Link
 	Observations map[string]*Observation // by mailbox; a mailbox missing here was not read
+	// Copies are the technicians' copies already reported (copyKey): never planned on again.
+	Copies map[string]bool
 }
 
 // Plan is the outcome of planning: what sync applies and dry-run prints.
@@ -90,6 +92,12 @@ type Plan struct {
 	Skipped []Skip          `json:"skipped"`
 	// Held counts the deletes held back per mailbox.
 	Held map[string]int `json:"held,omitempty"`
+	// Foreign counts, per mailbox, the events read there that another installation wrote, by installation id.
+	Foreign map[string]map[string]int `json:"foreign,omitempty"`
+	// Copies are technicians' copies of a booking's event found this pass: left alone and reported once.
+	Copies []Copy `json:"copies,omitempty"`
+	// TFEmpty explains why every delete is held: TF returned no bookings or no resources while events are linked.
+	TFEmpty string `json:"tf_empty,omitempty"`
 }
 
 // Counts returns how many actions of each kind the plan holds (held deletes separately as "held").
@@ -129,6 +137,8 @@ type planner struct {
 	// linkedEvent marks (mailbox, event id) pairs some link points at.
 	linkedEvent map[string]string
 	plan        *Plan
+	// links and detached count the store's links (for the guards).
+	links, detached int
 }
 
 // MakePlan computes what to do. It does no I/O.
@@ -165,6 +175,12 @@ func MakePlan(in *PlanInput) *Plan {
 		p.plan.Skipped = append(p.plan.Skipped, Skip{BookingID: e.BookingID, Reason: "bad row in TF, not synced until corrected: " + e.Error()})
 	}
 	for _, l := range in.Links {
+		p.links++
+		if l.Detached {
+			p.detached++
+		}
+	}
+	for _, l := range in.Links {
 		p.linkedEvent[l.Mailbox+"\x00"+l.EventID] = l.BookingID
 	}
 	mailboxes := make([]string, 0, len(in.Observations))
@@ -185,7 +201,7 @@ func MakePlan(in *PlanInput) *Plan {
 		sort.Strings(ids)
 		for _, id := range ids {
 			ev := o.Events[id]
-			if ev.BookingID == "" {
+			if ev.BookingID == "" || !p.admit(mb, ev) {
 				continue
 			}
 			if p.observed[ev.BookingID] == nil {
@@ -217,6 +233,7 @@ func MakePlan(in *PlanInput) *Plan {
 		p.planBooking(id)
 	}
 	p.guardDeletes()
+	p.guardPass()
 	for i := range p.plan.Actions {
 		p.plan.Actions[i].Seq = i
 	}
@@ -270,6 +287,9 @@ func (p *planner) planBooking(id string) {
 	l, hasL := p.in.Links[id]
 	sc, mb, why := p.scopeOf(id)
 
+	if hasL && p.foreignLink(l) {
+		hasL = false
+	}
 	// A linked mailbox outside allowed_domains is never contacted again, whatever else is true.
 	if hasL && !p.s.DomainAllowed(l.Mailbox) {
 		p.add(Action{Kind: ActRetire, BookingID: id, Mailbox: l.Mailbox, EventID: l.EventID,
@@ -333,9 +353,18 @@ func (p *planner) deleteOrphans(id, keepMailbox string, l Link, hasL bool, why s
 			}
 			reason := why
 			dup := false
-			if mb == keepMailbox {
-				reason, dup = "a second event for the same booking", true
-			} else if reason == "" {
+			// A second event beside the linked one: the technician's if they changed it, else tfsync's own copy.
+			if mb == keepMailbox || keepMailbox == "" && hasL && mb == l.Mailbox {
+				if !p.untouchedCopy(id, mb, ev, l, hasL) {
+					p.leaveCopy(id, mb, ev)
+					continue
+				}
+				dup = true
+				if mb == keepMailbox {
+					reason = "a second event for the same booking, exactly as tfsync wrote it"
+				}
+			}
+			if reason == "" {
 				reason = "a leftover event in a mailbox the booking no longer belongs to"
 			}
 			p.add(Action{Kind: ActDelete, BookingID: id, Mailbox: mb, EventID: ev.ID, Reason: reason,
@@ -394,7 +423,7 @@ func (p *planner) planInScope(b tf.Booking, l Link, hasL bool, mb string) {
 	calChanged := seen && ev.ChangeKey != l.ChangeKey
 	if !calChanged {
 		if tfChanged {
-			p.update(b, want, hash, mb, l.EventID, "changed in TF", "")
+			p.update(b, want, hash, mb, l.EventID, p.changedReason(want, l), "")
 		}
 		return
 	}
@@ -500,8 +529,9 @@ func (p *planner) createOrAdopt(b tf.Booking, want exchange.Event, hash, mb stri
 		p.deleteOrphans(b.ID, mb, Link{}, false, "")
 		return
 	}
-	keep := unlinked[0]
-	differs := !sameContent(keep, want) || !sameTimes(keep, want.Start, want.End, want.AllDay, p.s.Zone)
+	keep := p.keepOf(unlinked, want)
+	differs := !sameContent(keep, want) || !sameTimes(keep, want.Start, want.End, want.AllDay, p.s.Zone) ||
+		keep.InstallationID != want.InstallationID // written by an earlier version: stamped by the update
 	relinkHash := hash
 	if differs {
 		// Until the update below is confirmed, the event does not hold TF's content: an empty hash makes the
@@ -520,7 +550,8 @@ func (p *planner) createOrAdopt(b tf.Booking, want exchange.Event, hash, mb stri
 
 // guardDeletes holds back a mailbox's deletes when they would remove more than max_delete_percent of its linked
 // events (and more than max_delete_floor), unless forced: an empty or broken TF read must not empty calendars.
-// Removing a second copy of an event is never held. A create that waits for a held delete is held too.
+// Removing a second copy of an event counts like any other delete. A create that waits for a held delete is held
+// too.
 func (p *planner) guardDeletes() {
 	if p.in.Force {
 		return
@@ -533,7 +564,7 @@ func (p *planner) guardDeletes() {
 	}
 	deletes := map[string]int{}
 	for _, a := range p.plan.Actions {
-		if a.Kind == ActDelete && !a.Duplicate {
+		if a.Kind == ActDelete {
 			deletes[a.Mailbox]++
 		}
 	}
@@ -549,7 +580,7 @@ func (p *planner) guardDeletes() {
 	heldBooking := map[string]bool{}
 	for i := range p.plan.Actions {
 		a := &p.plan.Actions[i]
-		if a.Kind == ActDelete && !a.Duplicate && held[a.Mailbox] {
+		if a.Kind == ActDelete && held[a.Mailbox] {
 			a.Held = true
 			p.plan.Held[a.Mailbox]++
 			heldBooking[a.BookingID] = true

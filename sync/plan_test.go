@@ -229,8 +229,8 @@ func TestPlan(t *testing.T) {
 			want: []string{"delete BES-1 anna@example.com"}},
 		{name: "resource without e-mail retires and touches nothing", build: func(s *scenario) { s.tf(toNoEmail).link(link1) },
 			want: []string{"retire BES-1 anna@example.com"}},
-		{name: "booking gone from TF deletes", build: func(s *scenario) { s.link(link1) },
-			want: []string{"delete BES-1 anna@example.com"}},
+		{name: "booking gone from TF deletes", build: func(s *scenario) { s.tf(dstMorning).link(link1) },
+			want: []string{"create ARE-1 anna@example.com", "delete BES-1 anna@example.com"}},
 		{name: "moved in the calendar moves the booking in TF", build: func(s *scenario) { s.tf(besiktning).link(link1).seen(anna, moved) },
 			want: []string{"move-tf BES-1 anna@example.com"},
 			check: func(t *testing.T, p *Plan) {
@@ -327,7 +327,7 @@ func TestPlan(t *testing.T) {
 					t.Error("a relink followed by an update must not record TF's hash before the update is confirmed")
 				}
 			}},
-		{name: "a second copy is deleted and never held", build: func(s *scenario) {
+		{name: "a second copy, untouched, is deleted", build: func(s *scenario) {
 			dup := ev1
 			dup.ID = "ev2"
 			s.tf(besiktning).link(link1).seen(anna, ev1).seen(anna, dup)

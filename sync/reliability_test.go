@@ -269,6 +269,11 @@ func (r *rig) pass(ctx context.Context, force bool) (*calsync.Report, error) {
 		return nil, err
 	}
 	defer sqlite.Close()
+	// Every pass names its installation, as cmd wires it: the id from TF's database, made by the first pass.
+	settings := r.settings
+	if settings.InstallationID, err = sqlite.Installation(ctx); err != nil {
+		return nil, err
+	}
 	var src tf.Source = sqlite
 	if r.wrapSource != nil {
 		src = r.wrapSource(src)
@@ -277,7 +282,7 @@ func (r *rig) pass(ctx context.Context, force bool) (*calsync.Report, error) {
 	if err != nil {
 		r.t.Fatalf("graph client: %v", err)
 	}
-	eng := &calsync.Engine{Source: src, Calendar: cal, Store: store, Settings: r.settings, Now: r.clock.Now,
+	eng := &calsync.Engine{Source: src, Calendar: cal, Store: store, Settings: settings, Now: r.clock.Now,
 		RunID: fmt.Sprintf("pass-%d", r.passes), Force: force}
 	logger := zerolog.New(r.log).Level(zerolog.InfoLevel).With().Str("run_id", eng.RunID).Logger()
 	return eng.Sync(logger.WithContext(ctx))

@@ -31,6 +31,7 @@ const TechnicianNoteText = "Flyttar du tiden här i kalendern flyttas bokningen 
 func Render(b tf.Booking, s Settings) exchange.Event {
 	ev := exchange.Event{
 		BookingID:       b.ID,
+		InstallationID:  s.InstallationID,
 		Subject:         truncate(b.Kind.Label()+": "+cleanLine(b.Title), maxSubject),
 		Body:            renderBody(b, s),
 		Start:           b.Start,
@@ -162,6 +163,12 @@ func Hash(ev exchange.Event) string {
 		buf = append(buf, ':')
 		buf = append(buf, f...)
 		buf = append(buf, ';')
+	}
+	// The installation id joins the hash only when set, so that events written before installation ids existed
+	// hash as they did then, and a link to one differs from its stamped rendering: the next pass stamps it.
+	if ev.InstallationID != "" {
+		buf = append(buf, "installation:"...)
+		buf = append(buf, ev.InstallationID...)
 	}
 	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:16])

@@ -44,6 +44,12 @@ type Settings struct {
 	OnCalendarDelete DeletePolicy
 	MaxDeletePercent int
 	MaxDeleteFloor   int
+	// InstallationID is this installation's id (kept in TF's database); it is written on every event and decides
+	// which events are this installation's. Empty before the first sync pass created it: then no stamped event is
+	// this installation's.
+	InstallationID string
+	// TFDatabase names TF's database in messages (the empty-TF hold).
+	TFDatabase string
 }
 
 // Window is the sync window for a moment: from local midnight PastDays before today to local midnight after the

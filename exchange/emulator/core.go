@@ -322,6 +322,12 @@ func fromEvent(ev exchange.Event) EventData {
 	if ev.BookingID != "" {
 		d.ExtProps = map[PropKey]string{BookingKey: ev.BookingID}
 	}
+	if ev.InstallationID != "" {
+		if d.ExtProps == nil {
+			d.ExtProps = map[PropKey]string{}
+		}
+		d.ExtProps[InstallationKey] = ev.InstallationID
+	}
 	return d
 }
 
@@ -337,6 +343,12 @@ func setSynced(d *EventData, want EventData) {
 		}
 		d.ExtProps[BookingKey] = id
 	}
+	if id := want.InstallationID(); id != "" {
+		if d.ExtProps == nil {
+			d.ExtProps = map[PropKey]string{}
+		}
+		d.ExtProps[InstallationKey] = id
+	}
 }
 
 // toEvent renders a stored event in tfsync's terms, with its times in the zone it was written in.
@@ -349,6 +361,7 @@ func toEvent(d EventData) exchange.Event {
 		ID:              d.ID,
 		ChangeKey:       d.ChangeKey,
 		BookingID:       d.BookingID(),
+		InstallationID:  d.InstallationID(),
 		Subject:         d.Subject,
 		Body:            d.Body,
 		Location:        d.Location,

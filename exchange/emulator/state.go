@@ -94,6 +94,9 @@ func MakePropKey(setID, name string) PropKey {
 // BookingKey is the extended property that carries tfsync's booking id.
 var BookingKey = MakePropKey(exchange.BookingPropertySetID, exchange.BookingPropertyName)
 
+// InstallationKey is the extended property that names the tfsync installation that wrote an event.
+var InstallationKey = MakePropKey(exchange.BookingPropertySetID, exchange.InstallationPropertyName)
+
 // EventData is one event as the server stores it: the union of what Graph and EWS can express about the fields
 // tfsync touches. Start and End are instants; TimeZone (and EndTimeZone) record the zone the client wrote them in,
 // so a front can echo originalStartTimeZone or StartTimeZone and render wall times.
@@ -131,6 +134,9 @@ type EventData struct {
 
 // BookingID returns the event's booking id extended property, or "".
 func (d EventData) BookingID() string { return d.ExtProps[BookingKey] }
+
+// InstallationID returns the event's tfsync installation id, or "".
+func (d EventData) InstallationID() string { return d.ExtProps[InstallationKey] }
 
 // Clone returns a deep copy, so a caller can keep or modify it without touching the state.
 func (d EventData) Clone() EventData {

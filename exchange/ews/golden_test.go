@@ -29,11 +29,12 @@ func goldenEvent(t *testing.T) exchange.Event {
 	loc := stockholm(t)
 	start := time.Date(2026, 3, 10, 9, 0, 0, 0, loc)
 	return exchange.Event{
-		BookingID: "BES-10233",
-		Subject:   "Besiktning: Hiss A & B <plan 2>",
-		Body:      "<p><b>Besiktning</b> av hiss &amp; trapphus.</p><p>Nyckel hos vaktmästaren.</p>",
-		Location:  "Storgatan 1, Göteborg",
-		Start:     start, End: start.Add(90 * time.Minute),
+		BookingID:      "BES-10233",
+		InstallationID: "7d1e2c40-5b3a-4f9e-8c11-2a6b9d0e4f01",
+		Subject:        "Besiktning: Hiss A & B <plan 2>",
+		Body:           "<p><b>Besiktning</b> av hiss &amp; trapphus.</p><p>Nyckel hos vaktmästaren.</p>",
+		Location:       "Storgatan 1, Göteborg",
+		Start:          start, End: start.Add(90 * time.Minute),
 		TimeZone: "Europe/Stockholm", ShowAs: exchange.ShowBusy, ReminderMinutes: 15,
 	}
 }

@@ -64,7 +64,7 @@ func detailShape() itemShape {
 			{FieldURI: "calendar:LegacyFreeBusyStatus"}, {FieldURI: "calendar:Location"},
 			{FieldURI: "calendar:StartTimeZone"},
 		},
-		Extended: []extendedFieldURI{bookingField()},
+		Extended: tfsyncFields(),
 	}}
 }
 
@@ -73,7 +73,7 @@ func detailShape() itemShape {
 func changeShape() itemShape {
 	return itemShape{BaseShape: "IdOnly", AdditionalProperties: &additionalProperties{
 		Fields:   []fieldURI{{FieldURI: "calendar:Start"}, {FieldURI: "calendar:End"}},
-		Extended: []extendedFieldURI{bookingField()},
+		Extended: tfsyncFields(),
 	}}
 }
 
@@ -246,7 +246,7 @@ func (c *Client) findRestricted(ctx context.Context, mailbox string, expr any) (
 		msgs, err := c.do(ctx, call{name: "FindItem", mailbox: mailbox, idempotent: true, op: &findItemRequest{
 			Traversal: "Shallow",
 			ItemShape: itemShape{BaseShape: "IdOnly", AdditionalProperties: &additionalProperties{
-				Extended: []extendedFieldURI{bookingField()},
+				Extended: tfsyncFields(),
 			}},
 			IndexedView:     &indexedPageView{MaxEntriesReturned: findPage, Offset: offset, BasePoint: "Beginning"},
 			Restriction:     &restriction{Expr: expr},
@@ -525,6 +525,7 @@ func (c *Client) toEvent(it *itemXML) exchange.Event {
 		ID:              it.ItemID.ID,
 		ChangeKey:       it.ItemID.ChangeKey,
 		BookingID:       it.bookingID(),
+		InstallationID:  it.installationID(),
 		Subject:         it.Subject,
 		Body:            it.Body.Text,
 		Location:        it.Location,
@@ -625,6 +626,10 @@ func (c *Client) toWire(ev exchange.Event) (wireEvent, error) {
 	if ev.BookingID != "" {
 		item.ExtendedProperty = []extendedProperty{{Field: bookingField(), Value: ev.BookingID}}
 	}
+	if ev.InstallationID != "" {
+		item.ExtendedProperty = append(item.ExtendedProperty,
+			extendedProperty{Field: installationField(), Value: ev.InstallationID})
+	}
 	if ev.Location != "" {
 		location := ev.Location
 		item.Location = &location
@@ -653,9 +658,11 @@ func updates(w wireEvent) []any {
 		u = append(u, set("item:ReminderMinutesBeforeStart",
 			calendarItem{ReminderMinutesBeforeStart: it.ReminderMinutesBeforeStart}))
 	}
-	if len(it.ExtendedProperty) > 0 {
-		f := bookingField()
-		u = append(u, setItemField{ExtendedFieldURI: &f, CalendarItem: calendarItem{ExtendedProperty: it.ExtendedProperty}})
+	// One SetItemField per extended property: the schema allows one property per field update.
+	for _, p := range it.ExtendedProperty {
+		f := p.Field
+		u = append(u, setItemField{ExtendedFieldURI: &f,
+			CalendarItem: calendarItem{ExtendedProperty: []extendedProperty{p}}})
 	}
 	u = append(u, set("calendar:LegacyFreeBusyStatus", calendarItem{LegacyFreeBusyStatus: it.LegacyFreeBusyStatus}))
 	if it.Location != nil {

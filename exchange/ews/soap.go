@@ -114,6 +114,20 @@ func bookingField() extendedFieldURI {
 	}
 }
 
+// installationField is the extended property that names the installation that wrote the event, in the same set.
+func installationField() extendedFieldURI {
+	return extendedFieldURI{
+		PropertySetID: exchange.BookingPropertySetID,
+		PropertyName:  exchange.InstallationPropertyName,
+		PropertyType:  "String",
+	}
+}
+
+// tfsyncFields are the extended properties every request that reads or writes tfsync's events names.
+func tfsyncFields() []extendedFieldURI {
+	return []extendedFieldURI{bookingField(), installationField()}
+}
+
 type extendedProperty struct {
 	Field extendedFieldURI
 	Value string `xml:"t:Value"`
@@ -407,10 +421,17 @@ type itemXML struct {
 }
 
 // bookingID returns the value of tfsync's booking id property, or "".
-func (it *itemXML) bookingID() string {
+func (it *itemXML) bookingID() string { return it.tfsyncProperty(exchange.BookingPropertyName) }
+
+// installationID returns the value of tfsync's installation id property, or "".
+func (it *itemXML) installationID() string {
+	return it.tfsyncProperty(exchange.InstallationPropertyName)
+}
+
+func (it *itemXML) tfsyncProperty(name string) string {
 	for _, p := range it.ExtendedProperties {
 		set := strings.ToLower(strings.Trim(p.Field.PropertySetID, "{}"))
-		if set == exchange.BookingPropertySetID && p.Field.PropertyName == exchange.BookingPropertyName {
+		if set == exchange.BookingPropertySetID && p.Field.PropertyName == name {
 			return p.Value
 		}
 	}

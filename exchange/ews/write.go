@@ -205,10 +205,10 @@ func (c *Client) adoptExisting(ctx context.Context, mailbox string, ops []exchan
 		return pending, err
 	}
 	var ids []string
+	installation := map[string]string{}
 	for _, i := range pending {
-		if f := found[ops[i].Event.BookingID]; len(f) > 0 {
-			ids = append(ids, f[0])
-		}
+		ids = append(ids, found[ops[i].Event.BookingID]...)
+		installation[ops[i].Event.BookingID] = ops[i].Event.InstallationID
 	}
 	evs, _, err := c.getItems(ctx, mailbox, ids)
 	if err != nil {
@@ -216,6 +216,11 @@ func (c *Client) adoptExisting(ctx context.Context, mailbox string, ops []exchan
 	}
 	byBooking := map[string]exchange.Event{}
 	for _, ev := range evs {
+		// Another installation's event for the same booking id (a trial beside production) is never adopted; one
+		// written before installation ids existed is.
+		if ev.InstallationID != "" && ev.InstallationID != installation[ev.BookingID] {
+			continue
+		}
 		if _, ok := byBooking[ev.BookingID]; !ok && ev.BookingID != "" {
 			byBooking[ev.BookingID] = ev
 		}

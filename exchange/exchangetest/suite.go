@@ -36,6 +36,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"AllDayNotMidnight", testAllDayNotMidnight},
 		{"TimedAcrossDST", testTimedAcrossDST},
 		{"ManyCreates", testManyCreates},
+		{"InstallationID", testInstallationID},
 		{"CheckAccess", testCheckAccess},
 		{"DeniedMailbox", testDenied},
 		{"MissingMailbox", testMissing},
@@ -95,8 +96,9 @@ func (s *suite) at(month time.Month, day, hour, minute int) time.Time {
 // event is a complete booking event with every field tfsync writes.
 func (s *suite) event(bookingID string, start time.Time, length time.Duration) exchange.Event {
 	return exchange.Event{
-		BookingID: bookingID,
-		Subject:   "Besiktning: Hiss A & B <plan 2> – " + bookingID,
+		BookingID:      bookingID,
+		InstallationID: suiteInstallation,
+		Subject:        "Besiktning: Hiss A & B <plan 2> – " + bookingID,
 		Body: "<p><b>Besiktning</b> av hiss &amp; trapphus: 3 &lt; 4 &gt; 2</p>" +
 			"<p>Nyckel hos fastighetsskötaren på Ågatan, våning två (åäö ÅÄÖ).</p>",
 		Location:        "Storgatan 1, Göteborg",
@@ -107,6 +109,13 @@ func (s *suite) event(bookingID string, start time.Time, length time.Duration) e
 		ReminderMinutes: 15,
 	}
 }
+
+// suiteInstallation is the installation id the suite's events carry; otherInstallation is a second installation on
+// the same mailboxes (a trial beside production).
+const (
+	suiteInstallation = "7d1e2c40-5b3a-4f9e-8c11-2a6b9d0e4f01"
+	otherInstallation = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+)
 
 func createOp(mailbox string, ev exchange.Event) exchange.Op {
 	return exchange.Op{Kind: exchange.OpCreate, Mailbox: mailbox, Event: ev, TransactionID: "tx-" + ev.BookingID}
@@ -229,6 +238,9 @@ func diffEvent(want, got exchange.Event) []string {
 	add := func(field string, w, g any) { d = append(d, fmt.Sprintf("%s = %v, want %v", field, g, w)) }
 	if got.BookingID != want.BookingID {
 		add("BookingID", got.BookingID, want.BookingID)
+	}
+	if got.InstallationID != want.InstallationID {
+		add("InstallationID", got.InstallationID, want.InstallationID)
 	}
 	if got.Subject != want.Subject {
 		add("Subject", fmt.Sprintf("%q", got.Subject), fmt.Sprintf("%q", want.Subject))
@@ -832,4 +844,82 @@ func testOneMailboxFails(t *testing.T, s *suite) {
 			t.Errorf("read %s: events %v, want just %s", mb, ids(r.Events), created.ID)
 		}
 	}
+}
+
+// testInstallationID checks the second extended property: written on create and update, read back by Get,
+// FindByBooking and a full Read, stamped onto an event written before installation ids existed, and never a
+// reason for a create to adopt another installation's event for the same booking id.
+func testInstallationID(t *testing.T, s *suite) {
+	mb := s.Mailboxes[0]
+
+	t.Run("written and read back", func(t *testing.T) {
+		created := s.create(t, mb, s.event(bookingID(t), s.at(7, 6, 9, 0), time.Hour))
+		if created.InstallationID != suiteInstallation {
+			t.Errorf("create returned installation %q, want %q", created.InstallationID, suiteInstallation)
+		}
+		if got := s.get(t, mb, created.ID); got.InstallationID != suiteInstallation {
+			t.Errorf("get: installation %q, want %q", got.InstallationID, suiteInstallation)
+		}
+		found, err := s.Calendar.FindByBooking(s.ctx, mb, created.BookingID)
+		if err != nil || len(found) != 1 || found[0].InstallationID != suiteInstallation {
+			t.Errorf("find by booking: %v, %v; want one event of installation %s", found, err, suiteInstallation)
+		}
+		full := s.read(t, exchange.ReadRequest{Mailbox: mb, Window: s.window()})
+		got, ok := findEvent(full.Events, created.ID)
+		if !ok || got.InstallationID != suiteInstallation {
+			t.Errorf("full read: event %s found %t with installation %q, want %q", created.ID, ok,
+				got.InstallationID, suiteInstallation)
+		}
+		want := created
+		want.Subject = "Kontroll: efter uppdatering"
+		if r := s.write(t, exchange.Op{Kind: exchange.OpUpdate, Mailbox: mb, Event: want})[0]; r.Err != nil {
+			t.Fatalf("update: %v", r.Err)
+		}
+		checkEvent(t, "get after update", want, s.get(t, mb, created.ID))
+	})
+
+	t.Run("legacy event stamped by its next write", func(t *testing.T) {
+		legacy := s.event(bookingID(t), s.at(7, 7, 9, 0), time.Hour)
+		legacy.InstallationID = ""
+		created := s.create(t, mb, legacy)
+		if got := s.get(t, mb, created.ID); got.InstallationID != "" || got.BookingID != legacy.BookingID {
+			t.Fatalf("legacy event read back with booking %q and installation %q, want %q and none",
+				got.BookingID, got.InstallationID, legacy.BookingID)
+		}
+		stamped := created
+		stamped.InstallationID = suiteInstallation
+		if r := s.write(t, exchange.Op{Kind: exchange.OpUpdate, Mailbox: mb, Event: stamped})[0]; r.Err != nil {
+			t.Fatalf("update: %v", r.Err)
+		}
+		checkEvent(t, "get after the stamping update", stamped, s.get(t, mb, created.ID))
+	})
+
+	t.Run("another installation's event is not adopted by a create", func(t *testing.T) {
+		theirs := s.event(bookingID(t), s.at(7, 8, 9, 0), time.Hour)
+		theirs.InstallationID = otherInstallation
+		other := s.create(t, mb, theirs)
+		ours := theirs
+		ours.InstallationID = suiteInstallation
+		r := s.write(t, exchange.Op{Kind: exchange.OpCreate, Mailbox: mb, Event: ours, TransactionID: "tx-ours-" + ours.BookingID})[0]
+		if r.Err != nil {
+			t.Fatalf("create of our event beside theirs: %v", r.Err)
+		}
+		if r.Event.ID == other.ID {
+			t.Fatalf("the create adopted the other installation's event %s", other.ID)
+		}
+		found, err := s.Calendar.FindByBooking(s.ctx, mb, ours.BookingID)
+		if err != nil {
+			t.Fatalf("find by booking: %v", err)
+		}
+		byInstallation := map[string]int{}
+		for _, ev := range found {
+			byInstallation[ev.InstallationID]++
+		}
+		if len(found) != 2 || byInstallation[suiteInstallation] != 1 || byInstallation[otherInstallation] != 1 {
+			t.Errorf("find by booking: %d events by installation %v, want one of each", len(found), byInstallation)
+		}
+		if got := s.get(t, mb, other.ID); got.InstallationID != otherInstallation || got.Subject != theirs.Subject {
+			t.Errorf("the other installation's event changed: installation %q subject %q", got.InstallationID, got.Subject)
+		}
+	})
 }

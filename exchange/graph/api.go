@@ -268,8 +268,11 @@ func toEventIn(ev eventIn, zone *time.Location) (exchange.Event, error) {
 		}
 	}
 	for _, p := range ev.SingleValueExtendedProperties {
-		if strings.EqualFold(p.ID, exchange.GraphBookingPropertyID) {
+		switch {
+		case strings.EqualFold(p.ID, exchange.GraphBookingPropertyID):
 			e.BookingID = p.Value
+		case strings.EqualFold(p.ID, exchange.GraphInstallationPropertyID):
+			e.InstallationID = p.Value
 		}
 	}
 	return e, nil
@@ -324,6 +327,10 @@ func (c *Client) toWire(e exchange.Event, transactionID string) (eventOut, error
 	}
 	if e.BookingID != "" {
 		out.SingleValueExtendedProperties = []extendedProperty{{ID: exchange.GraphBookingPropertyID, Value: e.BookingID}}
+	}
+	if e.InstallationID != "" {
+		out.SingleValueExtendedProperties = append(out.SingleValueExtendedProperties,
+			extendedProperty{ID: exchange.GraphInstallationPropertyID, Value: e.InstallationID})
 	}
 	name, named := wireZone(loc)
 	if e.AllDay {

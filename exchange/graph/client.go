@@ -400,10 +400,10 @@ func eventPath(mailbox, id string) string {
 	return userPath(mailbox) + "/events/" + url.PathEscape(id)
 }
 
-// expandBookingID asks for the booking id property along with an event (Graph never returns extended properties
-// unless they are expanded).
+// expandBookingID asks for the booking id and installation id properties along with an event (Graph never returns
+// extended properties unless they are expanded).
 var expandBookingID = "$expand=" + qesc("singleValueExtendedProperties($filter=id eq '"+
-	exchange.GraphBookingPropertyID+"')")
+	exchange.GraphBookingPropertyID+"' or id eq '"+exchange.GraphInstallationPropertyID+"')")
 
 // relative turns a link the server returned (absolute, under the version root) into a path below the version
 // root, so that it can go into a $batch and survives a change of graph_url's scheme or port.

@@ -176,8 +176,8 @@ func (c *Client) opResult(op exchange.Op, cl *call) exchange.OpResult {
 	if op.Event.TimeZone != "" {
 		e.TimeZone = op.Event.TimeZone
 	}
-	// Graph's answer leaves out extended properties; the booking id is the one just written.
-	e.BookingID = op.Event.BookingID
+	// Graph's answer leaves out extended properties; the booking and installation ids are the ones just written.
+	e.BookingID, e.InstallationID = op.Event.BookingID, op.Event.InstallationID
 	res.Event = e
 	return res
 }
