@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,8 +38,9 @@ func NewCmdUninstall(f *Factory, runF func(context.Context, *UninstallOptions) e
 	c := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove every event this installation wrote from every calendar, then move the state store aside",
-		Long: `uninstall removes the calendar events this tfsync installation wrote (each one the state store links to a
-booking, checked against the booking id the event carries) from every mailbox it can reach, and nothing else:
+		Long: `uninstall removes the calendar events this tfsync installation wrote (those the state store links, and those
+stamped with its installation id; each checked for its booking id and installation id before it is removed) from
+every mailbox it may contact, and nothing else:
 technicians' own events and other installations' events stay. It shows the plan and asks first (off a terminal
 it needs --yes). TF's bookings are not touched; tfsync's own tables in TF (tfsync_audit) are dropped only when
 confirmed or with --drop-tf-tables. When every event is gone the state store is moved aside. An interrupted or
@@ -123,9 +123,70 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	if err != nil {
 		return err
 	}
-	byMailbox := map[string][]calsync.Link{}
+	src, err := f.OpenSource(cfg)
+	if err != nil {
+		return err
+	}
+	installation, err := installationID(ctx, src, false)
+	resources, rerr := src.Resources(ctx)
+	src.Close()
+	if err != nil {
+		return fmt.Errorf("read the installation id from TF: %w", err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("read resources from TF: %w", rerr)
+	}
+	settings := Settings(cfg)
+	cal, err := f.NewCalendar(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if c, ok := cal.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+
+	// What to remove: every linked event, and (once events carry this installation's id) every event stamped with
+	// it in the mailboxes tfsync may contact, linked or not.
+	byMailbox := map[string][]uninstallTarget{}
 	for _, l := range links {
-		byMailbox[l.Mailbox] = append(byMailbox[l.Mailbox], l)
+		byMailbox[l.Mailbox] = append(byMailbox[l.Mailbox], uninstallTarget{BookingID: l.BookingID, EventID: l.EventID, Linked: true})
+	}
+	if installation != "" {
+		swept := map[string]bool{}
+		for mb := range byMailbox {
+			swept[mb] = true
+		}
+		for _, r := range resources {
+			if mb, skip := settings.Mailbox(r); skip == "" {
+				swept[mb] = true
+			}
+		}
+		var reqs []exchange.ReadRequest
+		w := settings.Window(f.Now())
+		// History stays in calendars after its link is retired: look back two years.
+		w.Start = w.Start.AddDate(-2, 0, 0)
+		for mb := range swept {
+			if settings.DomainAllowed(mb) {
+				reqs = append(reqs, exchange.ReadRequest{Mailbox: mb, Window: w})
+			}
+		}
+		sort.Slice(reqs, func(i, j int) bool { return reqs[i].Mailbox < reqs[j].Mailbox })
+		linkedIDs := map[string]bool{}
+		for _, l := range links {
+			linkedIDs[l.Mailbox+"\x00"+l.EventID] = true
+		}
+		for _, rr := range cal.Read(ctx, reqs) {
+			if rr.Err != nil {
+				res.NotRemoved = append(res.NotRemoved, uninstallFailure{Mailbox: rr.Mailbox,
+					Reason: "the calendar could not be read to look for unlinked events of this installation: " + rr.Err.Error()})
+				continue
+			}
+			for _, ev := range rr.Events {
+				if ev.BookingID != "" && ev.InstallationID == installation && !linkedIDs[rr.Mailbox+"\x00"+ev.ID] {
+					byMailbox[rr.Mailbox] = append(byMailbox[rr.Mailbox], uninstallTarget{BookingID: ev.BookingID, EventID: ev.ID})
+				}
+			}
+		}
 	}
 	names := make([]string, 0, len(byMailbox))
 	for mb := range byMailbox {
@@ -152,7 +213,11 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 		fmt.Fprintf(t, "%s\t%d\n", m.Mailbox, m.Events)
 	}
 	t.Flush()
-	fmt.Fprintf(w, "Each event is checked first: only one carrying the booking id this installation linked it to is removed.\n")
+	if installation != "" {
+		fmt.Fprintf(w, "Each event is checked first: only one carrying its booking id and this installation's id (%s), or no installation id (written before ids), is removed.\n", installation)
+	} else {
+		fmt.Fprintf(w, "Each event is checked first: only one carrying the booking id this installation linked it to is removed.\n")
+	}
 	fmt.Fprintf(w, "Left untouched: %s.\n", res.LeftUntouched)
 	fmt.Fprintf(w, "Then the state store %s is moved aside.\n", cfg.State.Path)
 	dropTables := opts.DropTFTables
@@ -181,15 +246,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 		return fmt.Errorf("mark the uninstall in the state store: %w", err)
 	}
 
-	cal, err := f.NewCalendar(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if c, ok := cal.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
 	removed := map[string]int{}
-	settings := Settings(cfg)
 	for _, mb := range names {
 		if err := ctx.Err(); err != nil {
 			break
@@ -202,7 +259,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 			}
 			continue
 		}
-		n, failures := uninstallMailboxEvents(ctx, cal, st, mb, byMailbox[mb])
+		n, failures := uninstallMailboxEvents(ctx, cal, st, mb, installation, byMailbox[mb])
 		removed[mb] = n
 		res.Removed += n
 		res.NotRemoved = append(res.NotRemoved, failures...)
@@ -274,12 +331,11 @@ func uninstallAsk(w interface{ Write([]byte) (int, error) }, in *bufio.Reader, p
 // uninstallMailboxEvents removes one mailbox's linked events. Each is fetched first and removed only if it still
 // carries the booking id it was linked to, so nothing but this installation's own events is ever deleted. Each
 // confirmed removal drops its link at once: an interrupted uninstall resumes with what is left.
-func uninstallMailboxEvents(ctx context.Context, cal exchange.Calendar, st *calsync.Store, mb string, links []calsync.Link) (int, []uninstallFailure) {
+func uninstallMailboxEvents(ctx context.Context, cal exchange.Calendar, st *calsync.Store, mb, installation string, links []uninstallTarget) (int, []uninstallFailure) {
 	var failures []uninstallFailure
 	var ops []exchange.Op
-	linkOf := map[string]calsync.Link{}
-	gone := []string{}    // booking ids whose event is already gone
-	notOurs := []string{} // booking ids whose event carries another booking id now
+	linkOf := map[string]uninstallTarget{}
+	var gone, notOurs []uninstallTarget // events already gone; events that are not (any more) this installation's
 	for _, l := range links {
 		if ctx.Err() != nil {
 			break
@@ -287,22 +343,28 @@ func uninstallMailboxEvents(ctx context.Context, cal exchange.Calendar, st *cals
 		ev, err := cal.Get(ctx, mb, l.EventID)
 		switch {
 		case errors.Is(err, exchange.ErrNotFound):
-			gone = append(gone, l.BookingID)
+			gone = append(gone, l)
 		case err != nil:
 			failures = append(failures, uninstallFailure{mb, l.BookingID, l.EventID, err.Error()})
-		case !ownEvent(ev, l):
-			// Not ours (any more): the link is dropped, the event left alone.
+		case !ownEvent(ev, l.BookingID, installation):
 			failures = append(failures, uninstallFailure{mb, l.BookingID, l.EventID,
-				"the event no longer carries this booking id, so it is left alone; its link is dropped"})
-			notOurs = append(notOurs, l.BookingID)
+				"the event no longer carries this booking id and installation, so it is left alone; its link is dropped"})
+			notOurs = append(notOurs, l)
 		default:
 			linkOf[l.EventID] = l
 			ops = append(ops, exchange.Op{Kind: exchange.OpDelete, Mailbox: mb, Event: exchange.Event{ID: l.EventID}})
 		}
 	}
 	removed := 0
-	var mu sync.Mutex
-	dropLinks := func(ids []string) {
+	// Only a linked target's link is dropped: an unlinked duplicate shares its booking id with a link that may
+	// point at another event, which must stay on record until that one is gone too.
+	dropLinks := func(targets []uninstallTarget) {
+		var ids []string
+		for _, t := range targets {
+			if t.Linked {
+				ids = append(ids, t.BookingID)
+			}
+		}
 		if len(ids) == 0 {
 			return
 		}
@@ -322,16 +384,14 @@ func uninstallMailboxEvents(ctx context.Context, cal exchange.Calendar, st *cals
 	removed += len(gone)
 	if len(ops) > 0 {
 		cal.Write(ctx, ops, func(results []exchange.OpResult) {
-			var done []string
-			mu.Lock()
-			defer mu.Unlock()
+			var done []uninstallTarget
 			for _, r := range results {
 				l := linkOf[r.Op.Event.ID]
 				if r.Err != nil && !errors.Is(r.Err, exchange.ErrNotFound) {
 					failures = append(failures, uninstallFailure{mb, l.BookingID, l.EventID, r.Err.Error()})
 					continue
 				}
-				done = append(done, l.BookingID)
+				done = append(done, l)
 				removed++
 			}
 			dropLinks(done)
@@ -340,11 +400,17 @@ func uninstallMailboxEvents(ctx context.Context, cal exchange.Calendar, st *cals
 	return removed, failures
 }
 
-// ownEvent reports whether an event fetched by a linked id is this installation's: it carries the booking id the
-// store linked it to. (The installation id, once events carry one, makes this exact across installations that
-// share booking ids.)
-func ownEvent(ev exchange.Event, l calsync.Link) bool {
-	return ev.BookingID != "" && ev.BookingID == l.BookingID
+// uninstallTarget is one event to remove: linked in the store, or found stamped with this installation's id.
+type uninstallTarget struct {
+	BookingID string
+	EventID   string
+	Linked    bool
+}
+
+// ownEvent reports whether an event is this installation's: it carries the expected booking id, and this
+// installation's id or none (an event written before installations had ids, which only a link can vouch for).
+func ownEvent(ev exchange.Event, bookingID, installation string) bool {
+	return ev.BookingID != "" && ev.BookingID == bookingID && (ev.InstallationID == "" || ev.InstallationID == installation)
 }
 
 // moveStoreAside renames the state store (and its -wal and -shm files) to PATH.uninstalled-YYYYMMDDTHHMMSS.

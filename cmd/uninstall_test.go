@@ -22,23 +22,36 @@ func TestUninstall(t *testing.T) {
 	if code, out, _ := e.run("sync"); code != ExitOK {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
-	anna, sara := "anna.lindqvist@example.com", "sara.nilsson@example.com"
+	anna, sara, johan := "anna.lindqvist@example.com", "sara.nilsson@example.com", "johan.berg@example.com"
 	day := time.Date(2026, 3, 23, 0, 0, 0, 0, mustStockholm())
-	var own, other string
+	var installation string
+	if err := e.db.QueryRow(`SELECT id FROM tfsync_installation`).Scan(&installation); err != nil || installation == "" {
+		t.Fatalf("the first pass made no installation id: %v", err)
+	}
+	var own, other, lost string
 	e.em.Write(context.Background(), []exchange.Op{
 		{Kind: exchange.OpCreate, Mailbox: anna, TransactionID: "own", Event: exchange.Event{Subject: "Tandläkare",
 			Start: day.Add(8 * time.Hour), End: day.Add(9 * time.Hour), TimeZone: "Europe/Stockholm", ShowAs: exchange.ShowBusy}},
+		// A trial installation's event for the same booking id.
 		{Kind: exchange.OpCreate, Mailbox: sara, TransactionID: "other", Event: exchange.Event{Subject: "Besiktning (test-TF)",
-			BookingID: "BES-10234", Start: day.Add(10 * time.Hour), End: day.Add(11 * time.Hour), TimeZone: "Europe/Stockholm", ShowAs: exchange.ShowBusy}},
+			BookingID: "BES-10234", InstallationID: "9f9f9f9f-0000-4000-8000-000000000001",
+			Start: day.Add(10 * time.Hour), End: day.Add(11 * time.Hour), TimeZone: "Europe/Stockholm", ShowAs: exchange.ShowBusy}},
+		// This installation's event whose link was lost: found by its installation id.
+		{Kind: exchange.OpCreate, Mailbox: johan, TransactionID: "lost", Event: exchange.Event{Subject: "Ärende: kvarglömd",
+			BookingID: "ARE-99999", InstallationID: installation,
+			Start: day.Add(12 * time.Hour), End: day.Add(13 * time.Hour), TimeZone: "Europe/Stockholm", ShowAs: exchange.ShowBusy}},
 	}, func(rs []exchange.OpResult) {
 		for _, r := range rs {
 			if r.Err != nil {
 				t.Fatal(r.Err)
 			}
-			if r.Op.Mailbox == anna {
+			switch r.Op.TransactionID {
+			case "own":
 				own = r.Event.ID
-			} else {
+			case "other":
 				other = r.Event.ID
+			default:
+				lost = r.Event.ID
 			}
 		}
 	})
@@ -53,14 +66,14 @@ func TestUninstall(t *testing.T) {
 		}
 		return n
 	}
-	if n := ours(); n != 29 {
-		t.Fatalf("%d events of this installation before uninstall, want 29", n)
+	if n := ours(); n != 30 {
+		t.Fatalf("%d events of this installation before uninstall, want 30", n)
 	}
 	var auditRows int
 	e.db.QueryRow(`SELECT count(*) FROM bookings`).Scan(&auditRows)
 
 	// Off a terminal without --yes: refused, nothing removed.
-	if code, _, stderr := e.run("uninstall"); code != ExitUsage || !strings.Contains(stderr, "--yes") || ours() != 29 {
+	if code, _, stderr := e.run("uninstall"); code != ExitUsage || !strings.Contains(stderr, "--yes") || ours() != 30 {
 		t.Fatalf("uninstall without --yes: exit %d, %d events left\n%s", code, ours(), stderr)
 	}
 
@@ -87,8 +100,8 @@ func TestUninstall(t *testing.T) {
 	code := run(ctx, f, []string{"uninstall", "--yes", "--config", e.config})
 	e.em.SetFault(nil)
 	left := ours()
-	if code == ExitOK || left == 0 || left == 29 {
-		t.Fatalf("interrupted uninstall: exit %d, %d of 29 events left\n%s%s", code, left, out, errOut)
+	if code == ExitOK || left == 0 || left == 30 {
+		t.Fatalf("interrupted uninstall: exit %d, %d of 30 events left\n%s%s", code, left, out, errOut)
 	}
 	e.now = e.now.Add(5 * time.Minute)
 	if code, _, stderr := e.run("sync"); code == ExitOK || !strings.Contains(stderr, "uninstall is under way") || ours() != left {
@@ -111,6 +124,9 @@ func TestUninstall(t *testing.T) {
 	}
 	if n := ours(); n != 0 {
 		t.Errorf("%d events of this installation left", n)
+	}
+	if _, err := e.em.Get(context.Background(), johan, lost); err == nil {
+		t.Error("this installation's unlinked event was left")
 	}
 	if _, err := e.em.Get(context.Background(), anna, own); err != nil {
 		t.Errorf("the technician's own event was removed: %v", err)
