@@ -63,10 +63,25 @@ type reportJSON struct {
 	Finished    zonedTime                `json:"finished"`
 	Window      jsonWindow               `json:"window"`
 	Results     []resultJSON             `json:"results"`
-	Mailboxes   []calsync.MailboxSummary `json:"mailboxes"`
+	Mailboxes   []mailboxJSON            `json:"mailboxes"`
 	Skipped     []skipJSON               `json:"skipped"`
 	HeldDeletes int                      `json:"held_deletes"`
 	Failed      int                      `json:"failed"`
+}
+
+// mailboxJSON is one mailbox's counts; read_error is always there ("" when the mailbox was read).
+type mailboxJSON struct {
+	Mailbox   string `json:"mailbox"`
+	Created   int    `json:"created"`
+	Updated   int    `json:"updated"`
+	Deleted   int    `json:"deleted"`
+	MovedInTF int    `json:"moved_in_tf"`
+	Relinked  int    `json:"relinked"`
+	Retired   int    `json:"retired"`
+	Conflicts int    `json:"conflicts"`
+	Held      int    `json:"held"`
+	Errors    int    `json:"errors"`
+	ReadError string `json:"read_error"`
 }
 
 type jsonWindow struct {
@@ -98,7 +113,7 @@ type skipJSON struct {
 func newReportJSON(r *calsync.Report, zone *time.Location, scope []string) reportJSON {
 	out := reportJSON{RunID: r.RunID, DryRun: r.DryRun, Scoped: len(scope) > 0, Resources: append([]string{}, scope...),
 		TimeZone: zone.String(), Started: inZone(r.Started, zone), Finished: inZone(r.Finished, zone),
-		Results: []resultJSON{}, Mailboxes: append([]calsync.MailboxSummary{}, r.Mailboxes...), Skipped: []skipJSON{},
+		Results: []resultJSON{}, Mailboxes: []mailboxJSON{}, Skipped: []skipJSON{},
 		HeldDeletes: r.Held, Failed: r.Failed}
 	if r.Plan != nil {
 		out.Window = jsonWindow{inZone(r.Plan.Window.Start, zone), inZone(r.Plan.Window.End, zone)}
@@ -110,6 +125,11 @@ func newReportJSON(r *calsync.Report, zone *time.Location, scope []string) repor
 	}
 	for _, s := range r.Skipped {
 		out.Skipped = append(out.Skipped, skipJSON(s))
+	}
+	for _, m := range r.Mailboxes {
+		out.Mailboxes = append(out.Mailboxes, mailboxJSON{Mailbox: m.Mailbox, Created: m.Created, Updated: m.Updated,
+			Deleted: m.Deleted, MovedInTF: m.MovedInTF, Relinked: m.Relinked, Retired: m.Retired, Conflicts: m.Conflicts,
+			Held: m.Held, Errors: m.Errors, ReadError: m.ReadError})
 	}
 	return out
 }
