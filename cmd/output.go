@@ -54,19 +54,19 @@ func printPlanTable(w io.Writer, r *calsync.Report, zone *time.Location) {
 
 // reportJSON is sync's and dry-run's JSON result (docs/json.md).
 type reportJSON struct {
-	RunID       string                   `json:"run_id"`
-	DryRun      bool                     `json:"dry_run"`
-	Scoped      bool                     `json:"scoped"`
-	Resources   []string                 `json:"resources"` // the --resource scope; [] for a whole pass
-	TimeZone    string                   `json:"time_zone"`
-	Started     zonedTime                `json:"started"`
-	Finished    zonedTime                `json:"finished"`
-	Window      jsonWindow               `json:"window"`
-	Results     []resultJSON             `json:"results"`
-	Mailboxes   []mailboxJSON            `json:"mailboxes"`
-	Skipped     []skipJSON               `json:"skipped"`
-	HeldDeletes int                      `json:"held_deletes"`
-	Failed      int                      `json:"failed"`
+	RunID       string        `json:"run_id"`
+	DryRun      bool          `json:"dry_run"`
+	Scoped      bool          `json:"scoped"`
+	Resources   []string      `json:"resources"` // the --resource scope; [] for a whole pass
+	TimeZone    string        `json:"time_zone"`
+	Started     zonedTime     `json:"started"`
+	Finished    zonedTime     `json:"finished"`
+	Window      jsonWindow    `json:"window"`
+	Results     []resultJSON  `json:"results"`
+	Mailboxes   []mailboxJSON `json:"mailboxes"`
+	Skipped     []skipJSON    `json:"skipped"`
+	HeldDeletes int           `json:"held_deletes"`
+	Failed      int           `json:"failed"`
 }
 
 // mailboxJSON is one mailbox's counts; read_error is always there ("" when the mailbox was read).
