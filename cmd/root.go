@@ -38,7 +38,8 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	root.SetErr(f.IO.ErrOut)
 	ran, err := root.ExecuteContextC(ctx)
 	code := ExitCode(err)
-	if f.Output == "json" || (err != nil && jsonRequested(args)) {
+	helpOnly := err == nil && (ran == nil || ran == root || ran.Name() == "help")
+	if !helpOnly && (f.Output == "json" || (err != nil && jsonRequested(args))) {
 		// Scripts get one JSON object on every exit code (docs/json.md), errors included.
 		name := "tfsync"
 		if ran != nil && ran != root {
