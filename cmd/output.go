@@ -79,7 +79,7 @@ type mailboxJSON struct {
 	Relinked  int    `json:"relinked"`
 	Retired   int    `json:"retired"`
 	Conflicts int    `json:"conflicts"`
-	Held      int    `json:"held"`
+	Held      int    `json:"held_deletes"` // the same key as in status and show
 	Errors    int    `json:"errors"`
 	ReadError string `json:"read_error"`
 }
