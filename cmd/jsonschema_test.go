@@ -133,6 +133,8 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		check(t, "list-resources", code, out, ExitOK)
 		code, out, _ = e.run("test-connection", "-o", "json")
 		check(t, "test-connection", code, out, ExitOK)
+		code, out, _ = e.run("test-connection", "--round-trip", "anna.lindqvist@example.com", "-o", "json")
+		check(t, "test-connection --round-trip", code, out, ExitOK)
 		code, out, _ = e.run("show", "--resource", "RES-101", "-o", "json")
 		check(t, "show", code, out, ExitOK)
 		code, out, _ = e.run("show", "--booking", "NO-SUCH", "-o", "json")

@@ -12,17 +12,21 @@ import (
 )
 
 // TestConnectionOptions are test-connection's flags.
-type TestConnectionOptions struct{}
+type TestConnectionOptions struct {
+	RoundTrip string // --round-trip: the mailbox to create, read, move and delete a test event in
+}
 
 // NewCmdTestConnection wires `tfsync test-connection`, TF's "Testa uppkoppling".
 func NewCmdTestConnection(f *Factory, runF func(context.Context, *TestConnectionOptions) error) *cobra.Command {
 	opts := &TestConnectionOptions{}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "test-connection",
 		Short: "Check the configuration, the TF database, the credentials and each synced calendar",
 		Long: `test-connection is TF's "Testa uppkoppling": it checks the configuration, the TF database, the
 credentials (the Entra ID app, or the EWS service account) and every enabled resource's calendar, and explains
-each failure with what to fix and where. At least one resource must be enabled for sync.`,
+each failure with what to fix and where. At least one resource must be enabled for sync. With --round-trip MAILBOX
+it then creates one event of its own in that mailbox, reads it back through the change feed, moves it, reads the
+move and deletes it, timing each step; after a failure it deletes the event again and touches no other.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -31,6 +35,8 @@ each failure with what to fix and where. At least one resource must be enabled f
 			return runTestConnection(cmd.Context(), f, opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.RoundTrip, "round-trip", "", "also create, read back, move and delete one test event of tfsync's own in this mailbox")
+	return cmd
 }
 
 // Check is one line of test-connection's answer.
@@ -155,6 +161,9 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 			}
 		}
 		list.add("calendar "+mb, err, msg)
+	}
+	if opts.RoundTrip != "" && list.firstError() == nil {
+		runRoundTrip(ctx, f, cfg, cal, opts.RoundTrip, &list)
 	}
 	return connErr(list.firstError())
 }

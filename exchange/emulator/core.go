@@ -11,9 +11,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +28,15 @@ import (
 type Options struct {
 	// Now is the server's clock (created and last-modified times). Nil means time.Now.
 	Now func() time.Time
+	// Lenient turns off the habits of real Exchange in fidelity.go (rewritten bodies, long ids and sync states,
+	// IIS 503 pages, full time zone definitions, AutoResolve as specified, injected conflicts), restoring the
+	// emulator's old, kinder behaviour. Tests never set it; TFSYNC_EMULATOR_LENIENT=1 sets it for every emulator,
+	// so that a fidelity test can be seen failing against the kinder server.
+	Lenient bool
+	// StableIDs makes event ids the same from run to run, for golden files. Otherwise each emulator's ids differ
+	// from every other's, as no two Exchange mailbox databases share an item id: a store kept from an earlier run
+	// (a restarted demo) never finds one of its ids given to another event.
+	StableIDs bool
 }
 
 // Emulator is the emulated server. It is safe for concurrent use: one mutex guards all state, which keeps every
@@ -40,6 +51,10 @@ type Emulator struct {
 	requests  map[string]map[string]int // normAddr -> op -> count
 	serial    uint64                    // emulator-wide counter behind ids and change keys
 	fault     func(op, mailbox string) error
+	lenient   bool
+	idSalt    uint64          // mixed into every id (0 with StableIDs)
+	nonce     uint64          // sync states handed out, so each one differs (nextNonce)
+	conflicts map[string]bool // event ids whose next EWS update meets an injected conflict (InjectConflict)
 }
 
 // New returns an emulator without mailboxes; add them with AddMailbox.
@@ -50,12 +65,17 @@ func New(opts Options) *Emulator {
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return &Emulator{
+	em := &Emulator{
 		now:       now,
 		instance:  base64.RawURLEncoding.EncodeToString(b),
 		mailboxes: map[string]*mailbox{},
 		requests:  map[string]map[string]int{},
+		lenient:   opts.Lenient || os.Getenv("TFSYNC_EMULATOR_LENIENT") == "1",
 	}
+	if !opts.StableIDs && !em.lenient {
+		em.idSalt = binary.BigEndian.Uint64(append(make([]byte, 2), b...))
+	}
+	return em
 }
 
 var (

@@ -72,6 +72,10 @@ func (s *Server) serveEWS(w http.ResponseWriter, r *http.Request) {
 	if fault != nil {
 		zerolog.Ctx(r.Context()).Debug().Str("code", fault.code).Str("account", account.Username).
 			Msg("ews emulator answers with a fault")
+		if fault.plain && !s.em.lenient {
+			writeIISUnavailable(w)
+			return
+		}
 		writeEWS(w, fault.status, ewsFaultEnvelope(fault))
 		return
 	}
@@ -190,7 +194,8 @@ func ewsFaultReply(r *FaultReply) *ewsFault {
 		f.messageXML = ewsBackOffXML(r.RetryAfter)
 		return f
 	}
-	return &ewsFault{status: status, code: "ErrorInternalServerError", message: http.StatusText(status)}
+	return &ewsFault{status: status, code: "ErrorInternalServerError", message: http.StatusText(status),
+		plain: status == http.StatusServiceUnavailable}
 }
 
 // ewsBackOffXML is ErrorServerBusy's MessageXml: how long to wait, in milliseconds, from a Retry-After in seconds.

@@ -342,10 +342,10 @@ func (sh ewsShape) wants(uri string, noBody bool) bool {
 func (sh ewsShape) bodyRequested() bool { return sh.fields["item:Body"] }
 
 // ewsRenderItem writes a t:CalendarItem with the properties the shape asks for, in the schema's order.
-func ewsRenderItem(w *ewsXMLBuilder, d EventData, sh ewsShape, noBody bool) {
+func (em *Emulator) ewsRenderItem(w *ewsXMLBuilder, d EventData, sh ewsShape, noBody bool) {
 	want := func(uri string) bool { return sh.wants(uri, noBody) }
 	w.start("t:CalendarItem")
-	w.empty("t:ItemId", "Id", d.ID, "ChangeKey", d.ChangeKey)
+	w.empty("t:ItemId", "Id", em.ewsWireID(d.ID), "ChangeKey", d.ChangeKey)
 	if want("item:ItemClass") {
 		w.leaf("t:ItemClass", "IPM.Appointment")
 	}
@@ -414,15 +414,16 @@ func ewsRenderItem(w *ewsXMLBuilder, d EventData, sh ewsShape, noBody bool) {
 	if want("calendar:CalendarItemType") {
 		w.leaf("t:CalendarItemType", "Single")
 	}
-	startZone, endZone := ewsZoneID(d.TimeZone), ewsZoneID(d.TimeZone)
-	if d.EndTimeZone != "" {
-		endZone = ewsZoneID(d.EndTimeZone)
+	startZone, startLoc := ewsZoneDef(d, false)
+	endZone, endLoc := ewsZoneDef(d, true)
+	if em.lenient && d.ForeignZone != "" {
+		startZone, endZone = "UTC", "UTC" // the old emulator rendered a zone it could not map as UTC
 	}
 	if want("calendar:StartTimeZone") {
-		w.empty("t:StartTimeZone", "Id", startZone)
+		em.ewsRenderZone(w, "t:StartTimeZone", startZone, startLoc, d.Start)
 	}
 	if want("calendar:EndTimeZone") {
-		w.empty("t:EndTimeZone", "Id", endZone)
+		em.ewsRenderZone(w, "t:EndTimeZone", endZone, endLoc, d.End)
 	}
 	if want("calendar:StartTimeZoneId") {
 		w.leaf("t:StartTimeZoneId", startZone)

@@ -209,6 +209,7 @@ func (req *ewsRequest) createItem() (ewsOp, *ewsFault) {
 			if e == nil {
 				e = ewsFinishEvent(&d)
 			}
+			req.s.em.ewsSaveBody(&d)
 			if e != nil {
 				msgs = append(msgs, fail(e))
 				continue
@@ -221,7 +222,7 @@ func (req *ewsRequest) createItem() (ewsOp, *ewsFault) {
 			var w ewsXMLBuilder
 			w.start("m:Items")
 			w.start("t:CalendarItem")
-			w.empty("t:ItemId", "Id", stored.ID, "ChangeKey", stored.ChangeKey)
+			w.empty("t:ItemId", "Id", req.s.em.ewsWireID(stored.ID), "ChangeKey", stored.ChangeKey)
 			w.end("t:CalendarItem")
 			w.end("m:Items")
 			msgs = append(msgs, ewsSuccess("CreateItem", w.String()))
@@ -310,24 +311,42 @@ func (req *ewsRequest) updateItem() (ewsOp, *ewsFault) {
 				e = ewsItemErr("ErrorSendMeetingInvitationsOrCancellationsRequired")
 			case resolution != "AlwaysOverwrite" && c.ref.changeKey == "":
 				e = ewsItemErr("ErrorChangeKeyRequiredForWriteOperations")
+			case req.s.em.takeConflict(mailbox, canonicalID(c.ref.id)):
+				e = ewsItemErr("ErrorIrresolvableConflict")
 			}
 			if e != nil {
 				msgs = append(msgs, fail(e))
 				continue
 			}
+			// MS-OXWSCORE 3.1.4.9.4.1 (ConflictResolutionType): AlwaysOverwrite overwrites; AutoResolve "automatically
+			// resolves any conflict", in most cases by overwriting, but keeps some server values (its example: a
+			// Sensitivity raised to Confidential by another user survives a stale update setting it back);
+			// only NeverOverwrite fails a stale change key with ErrorIrresolvableConflict. (The lenient emulator
+			// treats AutoResolve like NeverOverwrite, as the emulator once did.)
 			ifKey := c.ref.changeKey
-			if resolution == "AlwaysOverwrite" {
+			switch {
+			case resolution == "AlwaysOverwrite":
+				ifKey = ""
+			case resolution == "AutoResolve" && !req.s.em.lenient:
 				ifKey = ""
 			}
+			conflicts := 0
 			stored, err := req.s.em.updateEvent(mailbox, c.ref.id, ifKey, func(d *EventData) error {
+				stale := c.ref.changeKey != "" && c.ref.changeKey != d.ChangeKey
+				kept := d.Sensitivity
 				for _, u := range c.updates {
 					if e := ewsApplyUpdate(d, u); e != nil {
 						return e
 					}
 				}
+				if resolution == "AutoResolve" && stale && kept != "normal" && kept != "" && d.Sensitivity != kept {
+					// ConflictResults counts the properties whose server value was kept.
+					d.Sensitivity, conflicts = kept, 1
+				}
 				if e := ewsFinishEvent(d); e != nil {
 					return e
 				}
+				req.s.em.ewsSaveBody(d)
 				return nil
 			})
 			if err != nil {
@@ -337,11 +356,11 @@ func (req *ewsRequest) updateItem() (ewsOp, *ewsFault) {
 			var w ewsXMLBuilder
 			w.start("m:Items")
 			w.start("t:CalendarItem")
-			w.empty("t:ItemId", "Id", stored.ID, "ChangeKey", stored.ChangeKey)
+			w.empty("t:ItemId", "Id", req.s.em.ewsWireID(stored.ID), "ChangeKey", stored.ChangeKey)
 			w.end("t:CalendarItem")
 			w.end("m:Items")
 			w.start("m:ConflictResults")
-			w.leaf("t:Count", "0")
+			w.leaf("t:Count", strconv.Itoa(conflicts))
 			w.end("m:ConflictResults")
 			msgs = append(msgs, ewsSuccess("UpdateItem", w.String()))
 		}
@@ -531,7 +550,7 @@ func (req *ewsRequest) getItem() (ewsOp, *ewsFault) {
 		}
 		var w ewsXMLBuilder
 		w.start("m:Items")
-		ewsRenderItem(&w, d, sh, false)
+		req.s.em.ewsRenderItem(&w, d, sh, false)
 		w.end("m:Items")
 		return w.String(), nil
 	})
@@ -776,7 +795,7 @@ func (req *ewsRequest) findItem() (ewsOp, *ewsFault) {
 		w.start("m:RootFolder", attrs...)
 		w.start("t:Items")
 		for _, d := range page {
-			ewsRenderItem(&w, d, sh, true)
+			req.s.em.ewsRenderItem(&w, d, sh, true)
 		}
 		w.end("t:Items")
 		w.end("m:RootFolder")
@@ -921,11 +940,18 @@ var ewsSyncOrder = []string{"ItemShape", "SyncFolderId", "SyncState", "Ignore", 
 // ewsSyncStatePrefix marks the emulator's sync states.
 const ewsSyncStatePrefix = "tfsync-emulator-ews1"
 
-// encodeSyncState makes the opaque SyncState: base64 of the emulator instance, the mailbox and the core's seq.
+// encodeSyncState makes the opaque SyncState: base64 of the emulator instance, the mailbox and the core's seq. Real
+// sync states are long opaque blobs (a serialised, compressed set of watermarks, hundreds to thousands of base64
+// characters; Microsoft Learn, EWS reference "SyncState": the form of the data is opaque to the client), and
+// Exchange hands out a new one on every call even when nothing changed: so does the emulator, with a per-call nonce
+// and filler.
 func (req *ewsRequest) encodeSyncState(mailbox string, seq uint64) string {
-	raw := strings.Join([]string{ewsSyncStatePrefix, req.s.em.instance, normAddr(mailbox),
-		strconv.FormatUint(seq, 10)}, "\n")
-	return base64.StdEncoding.EncodeToString([]byte(raw))
+	parts := []string{ewsSyncStatePrefix, req.s.em.instance, normAddr(mailbox), strconv.FormatUint(seq, 10)}
+	if !req.s.em.lenient {
+		nonce := req.s.em.nextNonce()
+		parts = append(parts, strconv.FormatUint(nonce, 10), string(padBlob(nonce^seq, 360)))
+	}
+	return base64.StdEncoding.EncodeToString([]byte(strings.Join(parts, "\n")))
 }
 
 // decodeSyncState returns the seq a SyncState resumes from; ok is false for one this emulator did not issue for
@@ -935,8 +961,8 @@ func (req *ewsRequest) decodeSyncState(s, mailbox string) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	parts := strings.Split(string(raw), "\n")
-	if len(parts) != 4 || parts[0] != ewsSyncStatePrefix || parts[1] != req.s.em.instance ||
+	parts := strings.SplitN(string(raw), "\n", 6)
+	if len(parts) < 4 || parts[0] != ewsSyncStatePrefix || parts[1] != req.s.em.instance ||
 		parts[2] != normAddr(mailbox) {
 		return 0, false
 	}
@@ -994,7 +1020,7 @@ func (req *ewsRequest) syncFolderItems() (ewsOp, *ewsFault) {
 			return ewsOp{}, f
 		}
 		for _, r := range refs {
-			ignore[r.id] = true
+			ignore[canonicalID(r.id)] = true
 		}
 	}
 	state := ""
@@ -1049,7 +1075,7 @@ func (req *ewsRequest) syncFolderItems() (ewsOp, *ewsFault) {
 				kind = "t:Create"
 			}
 			w.start(kind)
-			ewsRenderItem(&w, c.Event, sh, true)
+			req.s.em.ewsRenderItem(&w, c.Event, sh, true)
 			w.end(kind)
 		}
 		for _, id := range cs.Removed {
@@ -1057,7 +1083,7 @@ func (req *ewsRequest) syncFolderItems() (ewsOp, *ewsFault) {
 				continue
 			}
 			w.start("t:Delete")
-			w.empty("t:ItemId", "Id", id)
+			w.empty("t:ItemId", "Id", req.s.em.ewsWireID(id))
 			w.end("t:Delete")
 		}
 		w.end("m:Changes")

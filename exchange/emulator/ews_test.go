@@ -592,7 +592,8 @@ func TestEWSUpdate(t *testing.T) {
 					t.Errorf("times %s - %s", d.Start, d.End)
 				}
 			}},
-		{name: "stale change key with AutoResolve", want: "Error ErrorIrresolvableConflict", staleFirst: true,
+		// MS-OXWSCORE 3.1.4.9.4.1: AutoResolve resolves the conflict itself; only NeverOverwrite fails.
+		{name: "stale change key with AutoResolve", want: "Success NoError", staleFirst: true,
 			body: func(id, ck string) string { return ewsUpdateBody("AutoResolve", ewsSendNone, id, ck, move) }},
 		{name: "stale change key with NeverOverwrite", want: "Error ErrorIrresolvableConflict", staleFirst: true,
 			body: func(id, ck string) string { return ewsUpdateBody("NeverOverwrite", ewsSendNone, id, ck, move) }},
@@ -883,7 +884,7 @@ func TestEWSSyncFolderItems(t *testing.T) {
 	f := newEWSFixture(t)
 	idA, _ := f.create(ewsTech1, "A", "B-1", "2026-03-29T07:00:00Z", "2026-03-29T08:00:00Z")
 	idB, _ := f.create(ewsTech1, "B", "B-2", "2031-03-30T07:00:00Z", "2031-03-30T08:00:00Z") // far future: no window
-	user, err := f.em.AddUserEvent(ewsTech1, exchange.Event{Subject: "Dentist",
+	user, err := EWSControl{f.em}.AddUserEvent(ewsTech1, exchange.Event{Subject: "Dentist",
 		Start: time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 31, 13, 0, 0, 0, time.UTC),
 		ReminderMinutes: exchange.NoReminder})
 	if err != nil {

@@ -123,6 +123,8 @@ type ewsFault struct {
 	messageXML string
 	// soapCode replaces the "a:<code>" faultcode with a SOAP 1.1 code such as "s:VersionMismatch".
 	soapCode string
+	// plain answers with IIS's own page instead of SOAP (an unavailable application pool: writeIISUnavailable).
+	plain bool
 }
 
 func (f *ewsFault) Error() string { return f.code + ": " + f.message }

@@ -31,6 +31,10 @@ type deltaToken struct {
 	Seq     uint64 `json:"q"` // the change sequence the next page (or round) continues from
 	// Instance ties the token to this emulator: a token from another run is as unknown as an expired one.
 	Instance string `json:"i"`
+	// Pad lengthens the token to a realistic size: Graph's $skiptoken and $deltatoken values run to several hundred
+	// characters of base64url (api-reference/v1.0/api/event-delta.md's examples are abbreviated; real ones are
+	// long), and the store and the backends must keep them whole.
+	Pad string `json:"x,omitempty"`
 }
 
 func (t deltaToken) window() exchange.Window {
@@ -39,6 +43,9 @@ func (t deltaToken) window() exchange.Window {
 
 func (s *Server) encodeDeltaToken(t deltaToken) string {
 	t.Instance = s.em.instance
+	if !s.em.lenient {
+		t.Pad = base64.RawURLEncoding.EncodeToString(padBlob(t.Seq^uint64(t.Start), 300))
+	}
 	b, _ := json.Marshal(t)
 	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -303,13 +303,16 @@ func (in *eventInput) apply(d *EventData) *graphResponse {
 	return nil
 }
 
-// wrapHTML stores an HTML fragment the way Exchange does: as a complete document. A body that already is a
-// document is kept.
+// wrapHTML stores an HTML fragment the way Exchange does: as a complete document, exactly as the response of
+// Microsoft Graph's "Create event" example shows it (learn.microsoft.com/graph/api/user-post-events: the request
+// posts "Does noon work for you?" and the response's body.content starts
+// "<html>\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>\r\n<body>").
+// A body that already is a document is kept.
 func wrapHTML(content string) string {
 	if strings.Contains(strings.ToLower(content), "<html") {
 		return content
 	}
-	return "<html><head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>\r\n<body>\r\n" +
+	return "<html>\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>\r\n<body>\r\n" +
 		content + "\r\n</body>\r\n</html>\r\n"
 }
 
@@ -492,8 +495,16 @@ func renderEvent(d EventData, v eventView, base, addr string, delta bool) ordere
 	if d.TransactionID != "" {
 		add("transactionId", d.TransactionID)
 	}
-	add("originalStartTimeZone", originalZone(startZone))
-	add("originalEndTimeZone", originalZone(endZone))
+	if d.ForeignZone != "" {
+		// Another client's zone id that maps to no IANA zone is reported as written (the event resource:
+		// originalStartTimeZone "can be any of the supported time zones, or a custom one", e.g. "Customized Time
+		// Zone" for an imported iCalendar event).
+		add("originalStartTimeZone", d.ForeignZone)
+		add("originalEndTimeZone", d.ForeignZone)
+	} else {
+		add("originalStartTimeZone", originalZone(startZone))
+		add("originalEndTimeZone", originalZone(endZone))
+	}
 	add("iCalUId", iCalUID(d.ID))
 	add("reminderMinutesBeforeStart", d.ReminderMinutes)
 	add("isReminderOn", d.ReminderOn)

@@ -52,7 +52,7 @@ func TestCreateEventShape(t *testing.T) {
 	}
 	body := ev["body"].(map[string]any)
 	content := body["content"].(string)
-	if body["contentType"] != "html" || !strings.HasPrefix(content, "<html><head>") || !strings.Contains(content, "<body>") ||
+	if body["contentType"] != "html" || !strings.HasPrefix(content, "<html>\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>\r\n<body>") || !strings.Contains(content, "<body>") ||
 		!strings.Contains(content, "<p>Byt filter &amp; kontrollera fläkt</p>") {
 		t.Errorf("body = %v, want the HTML wrapped as a document", body)
 	}

@@ -296,6 +296,8 @@ func (s *Server) beginOp(ctx context.Context, op FaultOp) (release func(), reply
 //	POST /_emulator/mailboxes/{addr}/events/{id}/move        {"start","end"} (RFC 3339): move as a technician would
 //	POST /_emulator/mailboxes/{addr}/events/{id}/edit        {"subject","body","location","showAs"} (any subset)
 //	POST /_emulator/mailboxes/{addr}/events/{id}/delete      delete as a user would
+//	POST /_emulator/mailboxes/{addr}/events/{id}/conflict    the next EWS UpdateItem meets a ChangeKey conflict
+//	POST /_emulator/mailboxes/{addr}/events/{id}/foreign-zone {"zoneId"}: another client's zone id, no IANA zone
 //	GET  /_emulator/faults, POST /_emulator/faults           controlFaults: {"latency":"25ms","opLatency":"20ms",
 //	                                                         "rate429":0.1,"rate503":0,"retryAfter":"0.25",
 //	                                                         "dropAfterCommitAt":3,"seed":1}
@@ -419,8 +421,22 @@ func (s *Server) controlEventAction(w http.ResponseWriter, r *http.Request, addr
 		}))
 	case "delete":
 		controlResult(w, s.em.DeleteEvent(addr, id))
+	case "conflict":
+		controlResult(w, s.em.InjectConflict(addr, id))
+	case "foreign-zone":
+		var body struct {
+			ZoneID string `json:"zoneId"`
+		}
+		if !decodeControl(w, r, &body) {
+			return
+		}
+		if body.ZoneID == "" {
+			body.ZoneID = "Customized Time Zone"
+		}
+		controlResult(w, s.em.SetForeignZone(addr, id, body.ZoneID))
 	default:
-		controlError(w, http.StatusNotFound, fmt.Errorf("unknown event action %q (move, edit, delete)", action))
+		controlError(w, http.StatusNotFound, fmt.Errorf("unknown event action %q (move, edit, delete, conflict, "+
+			"foreign-zone)", action))
 	}
 }
 

@@ -69,7 +69,7 @@ func newFixture(t *testing.T) *fixture {
 
 func newFixtureWithClock(t *testing.T, clock *testClock, now func() time.Time) *fixture {
 	t.Helper()
-	em := New(Options{Now: now})
+	em := New(Options{Now: now, StableIDs: true}) // stable ids for the golden files
 	em.AddApp(App{TenantID: testTenant, ClientID: testClient, SecretValue: testSecret, SecretID: testSecID, Consented: true})
 	em.AddMailbox(techA, MailboxOptions{})
 	em.AddMailbox(techB, MailboxOptions{})

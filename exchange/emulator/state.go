@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -126,8 +125,11 @@ type EventData struct {
 	Sensitivity     string // normal | personal | private | confidential; empty defaults to normal
 	Categories      []string
 
-	ExtProps      map[PropKey]string // extended properties (string-valued)
-	TransactionID string             // Graph's client-set transactionId, immutable once set
+	ExtProps map[PropKey]string // extended properties (string-valued)
+	// ForeignZone is a zone id another client wrote that maps to no IANA zone (see SetForeignZone); the fronts
+	// report it instead of TimeZone's id.
+	ForeignZone   string
+	TransactionID string // Graph's client-set transactionId, immutable once set
 
 	Seq uint64 // the mailbox's modification sequence at this event's last change
 }
@@ -273,6 +275,7 @@ func (e *Emulator) mailboxOptions(addr string) (MailboxOptions, bool) {
 // its id). Ids are never reused, so at most one mailbox knows an id; a deleted event is known until its tombstone
 // is expired. It counts no request.
 func (e *Emulator) mailboxOfEvent(id string) (addr string, ok bool) {
+	id = canonicalID(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for a, mb := range e.mailboxes {
@@ -323,6 +326,7 @@ func (e *Emulator) createEvent(addr string, d EventData) (EventData, bool, error
 
 // getEvent returns a live event by id, wherever it is in time; ErrEventNotFound when it does not exist.
 func (e *Emulator) getEvent(addr, id string) (EventData, error) {
+	id = canonicalID(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	mb, err := e.lookup(addr)
@@ -343,6 +347,7 @@ func (e *Emulator) getEvent(addr, id string) (EventData, error) {
 // exchange.ErrInvalidEvent when the result is invalid (the stored event is then untouched). Every successful call
 // counts as a change, even one that sets the same values (Exchange does the same).
 func (e *Emulator) updateEvent(addr, id, ifChangeKey string, patch func(*EventData) error) (EventData, error) {
+	id = canonicalID(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	mb, err := e.lookup(addr)
@@ -380,6 +385,7 @@ func (e *Emulator) updateEvent(addr, id, ifChangeKey string, patch func(*EventDa
 // deleteEvent removes a live event and leaves a tombstone; ErrEventNotFound when there is none (a front answers
 // 404 / ErrorItemNotFound, the core's Calendar treats it as success).
 func (e *Emulator) deleteEvent(addr, id string) error {
+	id = canonicalID(id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	mb, err := e.lookup(addr)
@@ -684,20 +690,6 @@ func cmpUint(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-// newID makes an event id shaped like Exchange's: URL-safe base64 (so it fits a URL path and an XML attribute
-// as is) of a fixed prefix, a hash of the mailbox and the emulator-wide serial, so ids are never reused and are
-// the same from run to run (stable golden files). Call with e.mu held, after bumping e.serial.
-func (e *Emulator) newID(addr string) string {
-	h := fnv.New64a()
-	h.Write([]byte(addr))
-	b := make([]byte, 0, 24)
-	b = append(b, 0x00, 0x00, 0x32, 0x4b, 0x45, 0x4d) // "AAAyS0VN": looks like, but is not, an EntryId prefix
-	b = binary.BigEndian.AppendUint64(b, h.Sum64())
-	b = binary.BigEndian.AppendUint64(b, e.serial)
-	b = append(b, 0x00, 0x00)
-	return base64.URLEncoding.EncodeToString(b)
 }
 
 // newChangeKey makes a change key shaped like Exchange's (standard base64). Call with e.mu held, after bumping

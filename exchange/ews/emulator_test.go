@@ -83,7 +83,7 @@ func TestConformance(t *testing.T) {
 					env.em.AddMailbox("denied@example.com", denied)
 					return exchangetest.Harness{
 						Calendar:  env.client,
-						Control:   env.em,
+						Control:   emulator.EWSControl{Emulator: env.em},
 						Mailboxes: []string{"tech1@example.com", "tech2@example.com"},
 						Denied:    "denied@example.com",
 						Missing:   "nobody@example.com",
@@ -189,7 +189,7 @@ func TestEmulatorDroppedCreate(t *testing.T) {
 				t.Fatalf("the CreateItem's connection was not the one dropped; logs:\n%s", logs.String())
 			}
 			var ids []string
-			for _, e := range env.em.Events(mb) {
+			for _, e := range (emulator.EWSControl{Emulator: env.em}).Events(mb) {
 				if e.BookingID == ev.BookingID {
 					ids = append(ids, e.ID)
 				}

@@ -30,8 +30,11 @@ const (
 // Write settings, chosen for a calendar tfsync shares with a technician:
 //   - Updates overwrite (AlwaysOverwrite): the engine has already weighed the technician's changes against TF's
 //     before it writes, and SetItemField touches only tfsync's fields, so the technician's own edits to other
-//     fields survive. AutoResolve would refuse an update whenever the technician touched anything since the read,
-//     only for tfsync to fetch the new ChangeKey and send the same update again.
+//     fields survive. AutoResolve would not refuse a stale ChangeKey either (MS-OXWSCORE 3.1.4.9.4.1: it "resolves
+//     any conflict" itself; only NeverOverwrite answers ErrorIrresolvableConflict), but it may keep the server's
+//     value of a field tfsync sets (its example: a Sensitivity another user raised), so tfsync's fields would not
+//     be guaranteed to win. A conflict the store still reports (ErrorIrresolvableConflict, ErrorStaleObject) is
+//     answered by reading the current ChangeKey and updating once more (updateChunk).
 //   - Deletes move the event to Deleted Items (MoveToDeletedItems), so a technician who misses it can restore it.
 //     The moved item gets a new id, so the old id reads as gone, as the Calendar contract wants.
 const (
@@ -544,6 +547,11 @@ func (c *Client) toEvent(it *itemXML) exchange.Event {
 		zoneID = it.StartTimeZone.ID
 	}
 	ev.TimeZone = ianaZone(zoneID, c.zone)
+	if ev.TimeZone == "" && it.StartTimeZone != nil {
+		// Another client's zone whose id maps to no IANA zone ("Customized Time Zone" from an imported
+		// iCalendar): its definition says which offsets it follows.
+		ev.TimeZone = zoneFromDefinition(it.StartTimeZone, c.zone, ev.Start)
+	}
 	if ev.TimeZone == "" {
 		ev.TimeZone = c.zone.String()
 	}

@@ -396,6 +396,11 @@ type extendedPropertyXML struct {
 type timeZoneXML struct {
 	ID   string `xml:"Id,attr"`
 	Name string `xml:"Name,attr"`
+	// Periods are the zone's full definition, which Exchange 2010 and later return with the id.
+	Periods []struct {
+		Bias string `xml:"Bias,attr"`
+		Name string `xml:"Name,attr"`
+	} `xml:"Periods>Period"`
 }
 
 // itemXML is an item as a server returns it; fields a response leaves out stay empty.

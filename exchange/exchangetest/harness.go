@@ -45,4 +45,8 @@ type Harness struct {
 	Missing string
 	// Zone is the time zone events are written in; nil means Europe/Stockholm.
 	Zone *time.Location
+	// Real says the server is a real tenant or Exchange server (see RealHarness): the subtests that need the
+	// emulator's control (expiring cursors, the user's own events, many creates) skip, and every event a subtest
+	// creates is deleted when it ends.
+	Real bool
 }

@@ -51,7 +51,14 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			if h.Zone == nil {
 				h.Zone = stockholm(t)
 			}
-			tt.run(t, &suite{Harness: h, ctx: context.Background()})
+			if h.Real && realSkips[tt.name] {
+				t.Skip("needs the emulator's control; skipped against a real server")
+			}
+			s := &suite{Harness: h, ctx: context.Background()}
+			if h.Real {
+				t.Cleanup(func() { s.cleanUp(t) })
+			}
+			tt.run(t, s)
 		})
 	}
 }
@@ -60,6 +67,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 type suite struct {
 	Harness
 	ctx context.Context
+	// created are the events the subtest created, deleted at its end against a real server.
+	created []exchange.Op
 }
 
 func stockholm(t *testing.T) *time.Location {
@@ -151,6 +160,12 @@ func (s *suite) write(t *testing.T, ops ...exchange.Op) []exchange.OpResult {
 	for i, n := range seen {
 		if n != 1 {
 			t.Fatalf("op %d (%s %s) got %d results, want exactly 1", i, ops[i].Kind, ops[i].Event.BookingID, n)
+		}
+	}
+	for i, r := range out {
+		if ops[i].Kind == exchange.OpCreate && r.Err == nil && r.Event.ID != "" {
+			s.created = append(s.created, exchange.Op{Kind: exchange.OpDelete, Mailbox: ops[i].Mailbox,
+				Event: exchange.Event{ID: r.Event.ID}})
 		}
 	}
 	return out
