@@ -17,6 +17,8 @@ const (
 	ExitPartial   = 4 // some mailboxes or bookings failed, the rest synced
 	ExitHeld      = 5 // deletes held back by max_delete_percent (run with --force after checking)
 	ExitLockStale = 6 // another pass has held the lock far longer than any pass should take
+	// ExitInterrupted: SIGTERM or Ctrl-C stopped the pass at a safe point; the next pass resumes.
+	ExitInterrupted = 7
 )
 
 // usageError is a mistake on the command line.
@@ -34,6 +36,8 @@ func ExitCode(err error) int {
 		return ExitLockStale
 	case errors.Is(err, calsync.ErrLockHeld):
 		return ExitOK
+	case errors.Is(err, calsync.ErrInterrupted):
+		return ExitInterrupted
 	case errors.As(err, &ue), errors.Is(err, ErrConfig):
 		return ExitUsage
 	case errors.Is(err, calsync.ErrAllMailboxesFailed), errors.Is(err, exchange.ErrAuth):

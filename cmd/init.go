@@ -132,7 +132,7 @@ technician_note = true             # end each event with a line (Swedish): only 
 allowed_domains = [{{range $i, $d := .AllowedDomains}}{{if $i}}, {{end}}{{q $d}}{{end}}]
 past_days = 7
 future_days = 90
-conflict = "tf"                    # both sides changed: tf | calendar | newest
+conflict = "tf"                    # both sides moved the time: tf | calendar | newest
 on_calendar_delete = "recreate"    # a technician deleted the event: recreate | detach
 max_delete_percent = 50            # hold back a mailbox's deletes above this share (tfsync sync --force applies them)
 max_delete_floor = 5

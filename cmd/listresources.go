@@ -92,6 +92,10 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 	if err != nil {
 		return err
 	}
+	problems, err := st.BookingProblems(ctx)
+	if err != nil {
+		return err
+	}
 	linked := map[string]int{}
 	linkedEvents := map[string]map[string]bool{}
 	for _, l := range links {
@@ -204,5 +208,6 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		fmt.Fprintln(t, line)
 	}
 	t.Flush()
+	printBookingProblems(f.IO.Out, problems, cfg.TF.TimeZone)
 	return checkErr
 }

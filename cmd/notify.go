@@ -122,6 +122,12 @@ func OutcomeOf(runID, configPath string, r *calsync.Report, runErr error) RunOut
 		}
 		add(get(res.Mailbox), fmt.Sprintf("%s %s: %s", res.Kind, res.BookingID, text))
 	}
+	// New bad TF rows belong to no mailbox; they are named once, in the mail of the pass that first met them.
+	for _, p := range r.Problems {
+		if p.Mailbox == "" {
+			add(get("TF"), p.Reason)
+		}
+	}
 	for _, m := range by {
 		o.Mailboxes = append(o.Mailboxes, *m)
 	}

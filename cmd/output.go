@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -67,6 +68,10 @@ type reportJSON struct {
 	Skipped     []skipJSON    `json:"skipped"`
 	HeldDeletes int           `json:"held_deletes"`
 	Failed      int           `json:"failed"`
+	// Problems are bookings left alone until someone acts (a bad TF row, a move refused for good, an old event).
+	Problems    []skipJSON `json:"problems"`
+	NewBadRows  int        `json:"new_bad_rows"`
+	Interrupted bool       `json:"interrupted"`
 }
 
 // mailboxJSON is one mailbox's counts; read_error is always there ("" when the mailbox was read).
@@ -98,6 +103,7 @@ type resultJSON struct {
 	Conflict  string `json:"conflict"`
 	Held      bool   `json:"held"`
 	Duplicate bool   `json:"duplicate"`
+	Orphan    bool   `json:"orphan"`
 	jsonSpan
 	Error string `json:"error"`
 }
@@ -114,13 +120,17 @@ func newReportJSON(r *calsync.Report, zone *time.Location, scope []string) repor
 	out := reportJSON{RunID: r.RunID, DryRun: r.DryRun, Scoped: len(scope) > 0, Resources: append([]string{}, scope...),
 		TimeZone: zone.String(), Started: inZone(r.Started, zone), Finished: inZone(r.Finished, zone),
 		Results: []resultJSON{}, Mailboxes: []mailboxJSON{}, Skipped: []skipJSON{},
-		HeldDeletes: r.Held, Failed: r.Failed}
+		HeldDeletes: r.Held, Failed: r.Failed,
+		Problems: []skipJSON{}, NewBadRows: r.NewBadRows, Interrupted: r.Interrupted}
+	for _, p := range r.Problems {
+		out.Problems = append(out.Problems, skipJSON(p))
+	}
 	if r.Plan != nil {
 		out.Window = jsonWindow{inZone(r.Plan.Window.Start, zone), inZone(r.Plan.Window.End, zone)}
 	}
 	for _, res := range r.Results {
 		out.Results = append(out.Results, resultJSON{Action: string(res.Kind), BookingID: res.BookingID, Mailbox: res.Mailbox,
-			EventID: res.EventID, Reason: res.Reason, Conflict: res.Conflict, Held: res.Held, Duplicate: res.Duplicate,
+			EventID: res.EventID, Reason: res.Reason, Conflict: res.Conflict, Held: res.Held, Duplicate: res.Duplicate, Orphan: res.Orphan,
 			jsonSpan: spanJSON(res.Start, res.End, actionAllDay(res.Action, zone), zone), Error: res.Error})
 	}
 	for _, s := range r.Skipped {
@@ -181,10 +191,17 @@ func printSummaryTable(w io.Writer, r *calsync.Report) {
 		}
 	}
 	var failed []calsync.Result
+	interrupted := 0
 	for _, res := range r.Results {
-		if res.Err != nil {
+		switch {
+		case errors.Is(res.Err, calsync.ErrInterrupted):
+			interrupted++
+		case res.Err != nil:
 			failed = append(failed, res)
 		}
+	}
+	if interrupted > 0 {
+		fmt.Fprintf(w, "\nInterrupted (SIGTERM or Ctrl-C): %d changes were not made; the next pass makes them.\n", interrupted)
 	}
 	if len(failed) > 0 {
 		fmt.Fprintln(w, "\nFailed:")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	calsync "tfsync/sync"
 )
 
 // StatusOptions are status's flags.
@@ -77,13 +79,20 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	problems, err := st.BookingProblems(ctx)
+	if err != nil {
+		return err
+	}
 	var out struct {
 		Runs      []statusRun     `json:"runs"`
 		Mailboxes []statusMailbox `json:"mailboxes"`
 		Held      int             `json:"held_deletes"`
 		Warnings  []string        `json:"warnings"` // credential expiry; never null
+		// Problems are bookings left alone until someone acts (bad TF rows, refused for good, old events).
+		Problems []calsync.BookingProblem `json:"booking_problems,omitempty"`
 	}
 	out.Warnings = credentialWarnings(cfg, f.Now())
+	out.Problems = problems
 	for _, r := range records {
 		sr := statusRun{ID: r.ID, Started: r.StartedAt, Finished: r.FinishedAt, ExitCode: r.ExitCode}
 		var sum struct {
@@ -122,6 +131,9 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 		}
 		for i := range out.Mailboxes {
 			out.Mailboxes[i].LastSync = out.Mailboxes[i].LastSync.In(cfg.TF.TimeZone)
+		}
+		for i := range out.Problems {
+			out.Problems[i].Since = out.Problems[i].Since.In(cfg.TF.TimeZone)
 		}
 		if out.Runs == nil {
 			out.Runs = []statusRun{}
@@ -168,5 +180,6 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if out.Held > 0 {
 		fmt.Fprintf(w, "\n%d deletes are held back. Check them with 'tfsync dry-run'; apply them with 'tfsync sync --force'.\n", out.Held)
 	}
+	printBookingProblems(w, out.Problems, zone)
 	return nil
 }

@@ -57,6 +57,10 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read cursors from the state store: %w", err)
 	}
+	deferred, err := e.Store.Deferred(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read deferred changes from the state store: %w", err)
+	}
 	copies, err := e.Store.Copies(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read technicians' copies from the state store: %w", err)
@@ -97,6 +101,13 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 		if e.Settings.DomainAllowed(pc.Mailbox) {
 			mailboxes[pc.Mailbox] = true
 			pendingByMailbox[pc.Mailbox] = append(pendingByMailbox[pc.Mailbox], pc)
+		}
+	}
+	// A calendar holding only events left behind by reassignments is read to delete them, and only for that.
+	orphanOnly := map[string]bool{}
+	for _, o := range deferred.Orphans {
+		if e.Settings.DomainAllowed(o.Mailbox) && !mailboxes[o.Mailbox] {
+			mailboxes[o.Mailbox], orphanOnly[o.Mailbox] = true, true
 		}
 	}
 	names := make([]string, 0, len(mailboxes))
@@ -176,7 +187,7 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 		go func(i int, res exchange.ReadResult) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			obs[i] = e.observe(ctx, res, linkedByMailbox[names[i]], pendingByMailbox[names[i]])
+			obs[i] = e.observe(ctx, res, linkedByMailbox[names[i]], pendingByMailbox[names[i]], deferred.OwnWrites[names[i]])
 		}(i, res)
 	}
 	wg.Wait()
@@ -187,6 +198,7 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 	var firstErr error
 	for i, o := range obs {
 		o.Mailbox = names[i]
+		o.OrphanOnly = orphanOnly[names[i]]
 		in.Observations[names[i]] = o
 		if o.Err != nil {
 			failed++
@@ -196,6 +208,7 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 			log.Error().Str("mailbox", names[i]).Err(o.Err).Msg("calendar not read; nothing is changed in it this pass")
 		}
 	}
+	e.settleDeferred(in, deferred)
 	if failed > 0 && failed == len(obs) && (errors.Is(firstErr, exchange.ErrAuth) || errors.Is(firstErr, exchange.ErrUnavailable)) {
 		return in, fmt.Errorf("%w: %w", ErrAllMailboxesFailed, firstErr)
 	}
@@ -204,7 +217,7 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 
 // observe completes one mailbox's read: linked events reported removed (or missing from a full read) are looked
 // up, since an event moved outside the window looks removed too; pending creates not seen are searched for.
-func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked map[string]string, pending []Pending) *Observation {
+func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked map[string]string, pending []Pending, own map[string]string) *Observation {
 	o := &Observation{Mailbox: res.Mailbox, Err: res.Err, Full: res.Full, Cursor: res.Cursor,
 		Events: map[string]exchange.Event{}, Gone: map[string]bool{}}
 	if res.Err != nil {
@@ -220,6 +233,22 @@ func (e *Engine) observe(ctx context.Context, res exchange.ReadResult, linked ma
 		o.Events[ev.ID] = ev
 	}
 	var lookup []string
+	if !res.Full && len(own) > 0 {
+		// An event this tfsync wrote after the cursor was read and that is gone again (deleted, or moved out of
+		// the window) may be absent from the feed altogether: each one the feed does not mention is looked up.
+		reported := make(map[string]bool, len(res.Events)+len(res.Removed))
+		for _, ev := range res.Events {
+			reported[ev.ID] = true
+		}
+		for _, id := range res.Removed {
+			reported[id] = true
+		}
+		for id := range own {
+			if _, ok := linked[id]; ok && !reported[id] {
+				lookup = append(lookup, id)
+			}
+		}
+	}
 	for _, id := range res.Removed {
 		if _, ok := linked[id]; ok {
 			lookup = append(lookup, id)
@@ -312,6 +341,10 @@ type Report struct {
 	Skipped   []Skip           `json:"skipped"`
 	Held      int              `json:"held_deletes"`
 	Failed    int              `json:"failed"`
+	// Problems are bad TF rows and terminal failures met for the first time in this pass: named once, exit 4 once.
+	Problems    []Skip `json:"problems,omitempty"`
+	NewBadRows  int    `json:"new_bad_rows,omitempty"`
+	Interrupted bool   `json:"interrupted,omitempty"`
 }
 
 // MailboxSummary counts what a pass did in one mailbox.
@@ -331,8 +364,14 @@ type MailboxSummary struct {
 
 // Err summarises the report as the error the exit code is made from (nil when all went well).
 func (r *Report) Err() error {
+	if r.Interrupted {
+		return fmt.Errorf("%w (SIGTERM or Ctrl-C): what the servers confirmed is recorded; the next pass resumes", ErrInterrupted)
+	}
 	if r.Plan != nil && r.Plan.TFEmpty != "" {
 		return fmt.Errorf("%w: %s", ErrDeletesHeld, r.Plan.TFEmpty)
+	}
+	if r.NewBadRows > 0 && r.Failed == 0 {
+		return fmt.Errorf("%w: %d new bad rows in TF (see the summary; `tfsync status` lists them until corrected)", ErrPartial, r.NewBadRows)
 	}
 	if r.Failed > 0 {
 		return fmt.Errorf("%w: %d failed (see the summary)", ErrPartial, r.Failed)
@@ -358,11 +397,16 @@ func (r *Report) summarise(in *PlanInput) {
 		s := get(mb)
 		if o.Err != nil {
 			s.ReadError = o.Err.Error()
-			r.Failed++
+			if !o.OrphanOnly {
+				r.Failed++
+			}
 		}
 	}
 	for _, res := range r.Results {
 		s := get(res.Mailbox)
+		if errors.Is(res.Err, ErrInterrupted) {
+			continue
+		}
 		if res.Err != nil {
 			s.Errors++
 			r.Failed++
@@ -419,9 +463,13 @@ func (e *Engine) DryRun(ctx context.Context) (*Report, error) {
 func (e *Engine) Sync(ctx context.Context) (*Report, error) {
 	started := e.Now()
 	in, err := e.Observe(ctx)
+	if ctx.Err() != nil {
+		// Stopped while reading: nothing was changed, and no mailbox is marked failing for it.
+		return nil, fmt.Errorf("%w (SIGTERM or Ctrl-C) while reading; nothing was changed", ErrInterrupted)
+	}
 	if err != nil {
 		if in != nil {
-			e.recordMailboxes(ctx, in, nil, nil)
+			e.recordMailboxes(ctx, in, nil, nil, nil)
 		}
 		return nil, err
 	}
@@ -451,14 +499,31 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	failedMailbox := map[string]bool{}
 	done := map[ActionKind]map[string]bool{ActDelete: {}, ActMoveTF: {}, ActRelink: {}}
 	links := in.Links
+	var terminal []TerminalFailure
+	var cleared []string
 
 	record := func(a Action, err error) {
 		res := Result{Action: a, Err: err}
+		if err != nil && ctx.Err() != nil && !isTerminal(err) {
+			// Stopped, not failed: the mailbox keeps its cursor and its health.
+			res.Err = fmt.Errorf("%w before %s %s was confirmed", ErrInterrupted, a.Kind, a.BookingID)
+			res.Error = res.Err.Error()
+			failedMailbox[a.Mailbox] = true
+			r.Results = append(r.Results, res)
+			return
+		}
 		if err != nil {
 			ie := &ItemError{Action: a.Kind, BookingID: a.BookingID, Mailbox: a.Mailbox, Err: err}
 			res.Err = ie
 			res.Error = err.Error()
-			failedMailbox[a.Mailbox] = true
+			if isTerminal(err) {
+				// Refused for good: recorded and not tried again until the booking or the settings change, so it
+				// does not hold the mailbox's cursor.
+				terminal = append(terminal, TerminalFailure{BookingID: a.BookingID, Mailbox: a.Mailbox, Action: a.Kind,
+					Hash: terminalHash(a), Reason: err.Error()})
+			} else {
+				failedMailbox[a.Mailbox] = true
+			}
 			ev := log.Error()
 			if ie.Retryable() {
 				ev = log.Warn()
@@ -469,6 +534,9 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 		} else {
 			if d := done[a.Kind]; d != nil {
 				d[a.BookingID] = true
+			}
+			if _, ok := in.Terminal[a.BookingID]; ok && (a.Kind == ActCreate || a.Kind == ActUpdate || a.Kind == ActMoveTF) {
+				cleared = append(cleared, a.BookingID)
 			}
 			lev := log.Info()
 			if a.Kind == ActRecord {
@@ -544,6 +612,7 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 
 	// 2. Deletes, before creates: a reassigned booking's new event waits until its old one is gone. Each group
 	// the server confirms is recorded in one store transaction.
+	deletes = e.ready(ctx, deletes, done)
 	e.write(ctx, deletes, func(group []actionResult) {
 		var ok []Action
 		for _, ar := range group {
@@ -568,6 +637,9 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 						return err
 					}
 				}
+				if err := tx.DeleteOrphan(a.Mailbox, a.EventID); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
@@ -578,6 +650,12 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	})
 
 	// 3. Store-only actions, in one transaction.
+	if ctx.Err() != nil {
+		for _, a := range local {
+			record(a, ctx.Err())
+		}
+		local = nil
+	}
 	if len(local) > 0 {
 		err := e.Store.Update(sctx, func(tx *StoreTx) error {
 			for _, a := range local {
@@ -597,13 +675,12 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	}
 
 	// 4. Creates and updates. Creates are journalled with their transaction id first.
-	var ready []Action
-	for _, a := range writes {
-		if a.After != "" && !done[a.After][a.BookingID] {
-			log.Info().Str("booking", a.BookingID).Str("mailbox", a.Mailbox).Msgf("%s skipped: it waits for a %s that did not happen", a.Kind, a.After)
-			continue
+	ready := e.ready(ctx, writes, done)
+	if ctx.Err() != nil {
+		for _, a := range ready {
+			record(a, ctx.Err())
 		}
-		ready = append(ready, a)
+		ready = nil
 	}
 	pendingTx := map[string]string{}
 	if prev, err := e.Store.PendingCreates(sctx); err == nil {
@@ -677,6 +754,12 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 					}
 				}
 				ev := confirmedEvent(ar)
+				if a.Kind == ActCreate {
+					// An update needs no record: its event existed when this pass's cursor was read.
+					if err := tx.PutOwnWrite(a.Mailbox, ev.ID, ownWritesPass(in)); err != nil {
+						return err
+					}
+				}
 				if err := tx.PutLink(Link{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: ev.ID,
 					ChangeKey: ev.ChangeKey, Hash: a.Hash, TFVersion: a.TFVersion, EvStart: a.Event.Start,
 					EvEnd: a.Event.End, AllDay: a.Event.AllDay, UpdatedAt: e.Now()}); err != nil {
@@ -702,8 +785,16 @@ func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 
 	e.recordCopies(sctx, plan)
 
-	// 5. Cursors and mailbox health.
-	e.recordMailboxes(sctx, in, failedMailbox, plan.Held)
+	// 5. Cursors and mailbox health; what was deferred or refused for good. A pass that was stopped saves no
+	// cursor and marks no mailbox failing: the next one reads from the old cursors.
+	if ctx.Err() != nil {
+		r.Interrupted = true
+	} else {
+		e.recordMailboxes(sctx, in, failedMailbox, plan.Held, plan.KeepCursor)
+		if err := e.recordProblems(sctx, in, r, terminal, cleared); err != nil {
+			log.Error().Err(err).Msg("record bad rows and terminal failures in the state store")
+		}
+	}
 	sort.SliceStable(r.Results, func(i, j int) bool { return r.Results[i].Seq < r.Results[j].Seq })
 	r.summarise(in)
 	return r
@@ -753,6 +844,8 @@ func (e *Engine) applyLocal(tx *StoreTx, links map[string]Link, a Action) error 
 	switch a.Kind {
 	case ActRetire:
 		return tx.DeleteLink(a.BookingID)
+	case ActOrphan:
+		return tx.PutOrphan(Orphan{BookingID: a.BookingID, Mailbox: a.Mailbox, EventID: a.EventID, Reason: a.Reason})
 	case ActDetach:
 		l := links[a.BookingID]
 		l.Detached = true
@@ -764,6 +857,9 @@ func (e *Engine) applyLocal(tx *StoreTx, links map[string]Link, a Action) error 
 			// An unconfirmed create whose event has been found is settled: a journal entry left behind would be
 			// searched for on every pass, and its transaction id reused by a later create of the booking.
 			if err := tx.DeletePending(a.BookingID, a.Mailbox); err != nil {
+				return err
+			}
+			if err := tx.DeleteOrphan(a.Mailbox, ev.ID); err != nil {
 				return err
 			}
 		}
@@ -843,7 +939,7 @@ func opKey(op exchange.Op) string {
 
 // recordMailboxes saves each read mailbox's cursor (only when everything planned there succeeded, so no reported
 // change is skipped) and its health for list-resources and status.
-func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool, held map[string]int) {
+func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[string]bool, held map[string]int, keep map[string]bool) {
 	now := e.Now()
 	prev, _ := e.Store.MailboxStates(ctx)
 	err := e.Store.Update(ctx, func(tx *StoreTx) error {
@@ -858,8 +954,14 @@ func (e *Engine) recordMailboxes(ctx context.Context, in *PlanInput, failed map[
 			case failed[mb]:
 				st.LastError, st.LastErrorAt = "some changes failed; see the run log", now
 				st.ConsecutiveFailures++
+			case keep[mb]:
+				// A change it reported waits for another mailbox: healthy, but read again from the old cursor.
+				st.LastSync, st.LastError, st.ConsecutiveFailures = now, "", 0
 			default:
 				st.LastSync, st.LastError, st.ConsecutiveFailures = now, "", 0
+				if err := e.settleMailbox(tx, in, o); err != nil {
+					return err
+				}
 				if o.Cursor != "" {
 					w := in.Settings.Window(in.Now)
 					if err := tx.PutCursor(Cursor{Mailbox: mb, Cursor: o.Cursor, WindowStart: w.Start, WindowEnd: w.End, UpdatedAt: now}); err != nil {

@@ -136,7 +136,7 @@ func (e *Engine) lookForReentries(ctx context.Context, in *PlanInput, names []st
 		}
 		for k, i := range reread {
 			results[i] = res[k]
-			obs[i] = e.observe(ctx, res[k], linked[names[i]], pendingBy[names[i]])
+			obs[i] = e.observe(ctx, res[k], linked[names[i]], pendingBy[names[i]], nil) // a full read sees every own write itself
 		}
 	}
 

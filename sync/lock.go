@@ -84,6 +84,10 @@ func (e *LockHeldError) Unwrap() []error {
 // one process also exclude each other.
 func AcquireRunLock(storePath string, now time.Time, staleAfter time.Duration) (*RunLock, error) {
 	path := storePath + ".lock"
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("take run lock %s: it is a folder, not the lock file tfsync keeps beside [state] path: "+
+			"remove the folder (tfsync creates the file), or change [state] path", path)
+	}
 	initRunLockFile(path)
 	// The lock file is never deleted: removing it while another process waits on the old file would let two
 	// processes hold "the" lock on two different files.

@@ -31,7 +31,7 @@ type Action struct {
 	Mailbox   string         `json:"mailbox"`
 	EventID   string         `json:"event_id,omitempty"`
 	Reason    string         `json:"reason"`
-	Conflict  string         `json:"conflict,omitempty"` // set when both sides changed: what lost
+	Conflict  string         `json:"conflict,omitempty"` // set when both sides moved the time: what lost
 	Held      bool           `json:"held,omitempty"`     // a delete held back by the max_delete_percent guard
 	Event     exchange.Event `json:"-"`                  // the desired event (create, update)
 	Observed  exchange.Event `json:"-"`                  // the event as read (relink, record, move-tf)
@@ -42,6 +42,7 @@ type Action struct {
 	Start     time.Time      `json:"start,omitzero"`     // the booking's (new) time, for people reading the plan
 	End       time.Time      `json:"end,omitzero"`
 	Duplicate bool           `json:"duplicate,omitempty"` // a delete of a second event for the same booking
+	Orphan    bool           `json:"orphan,omitempty"`    // an event left behind by a reassignment (delete, orphan)
 	Seq       int            `json:"-"`                   // position in the plan; results are reported in this order
 }
 
@@ -70,6 +71,12 @@ type Observation struct {
 	// NotCreated are bookings with a journalled create that the calendar does not hold: the create never
 	// reached the server, so the journal entry can go unless this pass sends the create again.
 	NotCreated []string
+	// OrphanOnly: the mailbox is read only to delete events left behind there; its failure fails nothing else.
+	OrphanOnly bool
+	// Defer are changes read now that wait in the store (their booking's TF row is bad); Consumed are earlier
+	// deferrals put into Events and Gone this pass. Both are recorded with the mailbox's new cursor.
+	Defer    []Deferral
+	Consumed []Deferral
 }
 
 // PlanInput is everything the planner looks at. Plan is a pure function of it.
@@ -81,6 +88,12 @@ type PlanInput struct {
 	Bookings     tf.BookingSet
 	Links        map[string]Link
 	Observations map[string]*Observation // by mailbox; a mailbox missing here was not read
+	// Orphans are events left behind by reassignments while their calendars could not be read.
+	Orphans []Orphan
+	// Terminal are actions refused for good, by booking id: not tried again while their hash stays the same.
+	Terminal map[string]TerminalFailure
+
+	extra *passExtra // the engine's own, from observing to applying; the planner never reads it
 	// Copies are the technicians' copies already reported (copyKey): never planned on again.
 	Copies map[string]bool
 }
@@ -92,6 +105,9 @@ type Plan struct {
 	Skipped []Skip          `json:"skipped"`
 	// Held counts the deletes held back per mailbox.
 	Held map[string]int `json:"held,omitempty"`
+	// KeepCursor marks mailboxes that reported a change this plan cannot act on yet (it needs another mailbox
+	// that could not be read): their cursors are not saved, so the change is read again next pass.
+	KeepCursor map[string]bool `json:"-"`
 	// Foreign counts, per mailbox, the events read there that another installation wrote, by installation id.
 	Foreign map[string]map[string]int `json:"foreign,omitempty"`
 	// Copies are technicians' copies of a booking's event found this pass: left alone and reported once.
@@ -136,7 +152,9 @@ type planner struct {
 	observed map[string]map[string][]exchange.Event
 	// linkedEvent marks (mailbox, event id) pairs some link points at.
 	linkedEvent map[string]string
-	plan        *Plan
+	// ownedMailbox marks the mailboxes of synced resources.
+	ownedMailbox map[string]bool
+	plan         *Plan
 	// links and detached count the store's links (for the guards).
 	links, detached int
 }
@@ -153,7 +171,9 @@ func MakePlan(in *PlanInput) *Plan {
 		bad:         map[string]bool{},
 		observed:    map[string]map[string][]exchange.Event{},
 		linkedEvent: map[string]string{},
-		plan:        &Plan{Held: map[string]int{}},
+		plan:        &Plan{Held: map[string]int{}, KeepCursor: map[string]bool{}},
+
+		ownedMailbox: map[string]bool{},
 	}
 	p.plan.Window = p.window
 	for _, r := range in.Resources {
@@ -163,6 +183,9 @@ func MakePlan(in *PlanInput) *Plan {
 		}
 		mb, skip := p.s.Mailbox(r)
 		p.mailboxOf[r.ID] = mb
+		if mb != "" {
+			p.ownedMailbox[mb] = true
+		}
 		if skip != "" {
 			p.plan.Skipped = append(p.plan.Skipped, Skip{Resource: r.ID, Name: r.Name, Reason: skip})
 		}
@@ -232,6 +255,7 @@ func MakePlan(in *PlanInput) *Plan {
 		}
 		p.planBooking(id)
 	}
+	p.planOrphans()
 	p.guardDeletes()
 	p.guardPass()
 	for i := range p.plan.Actions {
@@ -241,6 +265,9 @@ func MakePlan(in *PlanInput) *Plan {
 }
 
 func (p *planner) add(a Action) {
+	if p.terminalSkip(a) {
+		return
+	}
 	p.plan.Actions = append(p.plan.Actions, a)
 }
 
@@ -286,6 +313,10 @@ func (p *planner) planBooking(id string) {
 	b := p.bookings[id]
 	l, hasL := p.in.Links[id]
 	sc, mb, why := p.scopeOf(id)
+	if hasL && mb != "" && (sc == scopeFuture || sc == scopeRetire) && p.rescheduled(b, l) {
+		// TF moved the booking out of the window: its event follows it, wherever the new time lies.
+		sc = scopeIn
+	}
 
 	if hasL && p.foreignLink(l) {
 		hasL = false
@@ -312,7 +343,9 @@ func (p *planner) planBooking(id string) {
 			p.add(Action{Kind: ActRetire, BookingID: id, Mailbox: l.Mailbox, EventID: l.EventID, Reason: why})
 		}
 	case scopeNoTouch:
-		if hasL {
+		if hasL && !l.Detached && p.leftForUnsyncable(l) {
+			p.deleteLinked(l, "reassigned in TF to a resource that cannot be synced ("+why+")")
+		} else if hasL {
 			p.add(Action{Kind: ActRetire, BookingID: id, Mailbox: l.Mailbox, EventID: l.EventID,
 				Reason: why + "; its event is left alone"})
 		}
@@ -374,25 +407,12 @@ func (p *planner) deleteOrphans(id, keepMailbox string, l Link, hasL bool, why s
 }
 
 func (p *planner) planInScope(b tf.Booking, l Link, hasL bool, mb string) {
+	b = p.keepInstant(b, l, hasL)
 	want := Render(b, p.s)
 	hash := Hash(want)
 
 	if hasL && l.Mailbox != mb {
-		// Reassigned to another technician: the old event goes, a new one is created once it has.
-		if !p.readable(l.Mailbox) || !p.readable(mb) {
-			return
-		}
-		after := ActDelete
-		if p.in.Observations[l.Mailbox].Gone[l.EventID] {
-			// Already gone (a pass that died after deleting it): the new event has nothing to wait for.
-			p.add(Action{Kind: ActRetire, BookingID: b.ID, Mailbox: l.Mailbox, EventID: l.EventID,
-				Reason: "reassigned in TF; the old event was already deleted"})
-			after = ""
-		} else {
-			p.add(Action{Kind: ActDelete, BookingID: b.ID, Mailbox: l.Mailbox, EventID: l.EventID,
-				Reason: "reassigned in TF to " + mb, Start: l.EvStart, End: l.EvEnd})
-		}
-		p.createOrAdopt(b, want, hash, mb, after, "reassigned in TF from "+l.Mailbox)
+		p.planReassigned(b, l, want, hash, mb)
 		return
 	}
 	if !p.readable(mb) {
@@ -428,66 +448,7 @@ func (p *planner) planInScope(b tf.Booking, l Link, hasL bool, mb string) {
 		return
 	}
 
-	moved := ev.AllDay == b.AllDay && !sameTimes(ev, l.EvStart, l.EvEnd, l.AllDay, p.s.Zone)
-	if !moved {
-		if tfChanged {
-			p.update(b, want, hash, mb, l.EventID, "changed in TF", "")
-		} else if !sameContent(ev, want) || !sameTimes(ev, want.Start, want.End, want.AllDay, p.s.Zone) {
-			p.update(b, want, hash, mb, l.EventID, "edited in the calendar; TF's content restored (only times flow back to TF)", "")
-		} else {
-			p.add(Action{Kind: ActRecord, BookingID: b.ID, Mailbox: mb, EventID: l.EventID, Observed: ev, Hash: hash,
-				TFVersion: b.Version, Reason: "changed in the calendar without effect on the booking"})
-		}
-		return
-	}
-
-	// The technician moved the event.
-	if tfChanged && sameTimes(ev, want.Start, want.End, want.AllDay, p.s.Zone) {
-		// Both sides already agree on the time (e.g. a move written back in a pass that crashed before recording).
-		if sameContent(ev, want) {
-			p.add(Action{Kind: ActRecord, BookingID: b.ID, Mailbox: mb, EventID: l.EventID, Observed: ev, Hash: hash,
-				TFVersion: b.Version, Reason: "calendar and TF agree"})
-		} else {
-			p.update(b, want, hash, mb, l.EventID, "changed in TF", "")
-		}
-		return
-	}
-	calendarWins := !tfChanged
-	conflict := ""
-	if tfChanged {
-		switch p.s.Conflict {
-		case ConflictCalendar:
-			calendarWins = true
-		case ConflictNewest:
-			calendarWins = ev.LastModified.After(b.UpdatedAt)
-		}
-		if calendarWins {
-			conflict = fmt.Sprintf("changed in TF and moved in the calendar; the calendar's time won (conflict = %s)", p.s.Conflict)
-		} else {
-			conflict = fmt.Sprintf("changed in TF and moved in the calendar; TF won and the move was undone (conflict = %s)", p.s.Conflict)
-		}
-	}
-	if !calendarWins {
-		p.update(b, want, hash, mb, l.EventID, "changed in TF", conflict)
-		return
-	}
-	moved2 := b
-	moved2.Start, moved2.End = ev.Start.In(p.s.Zone), ev.End.In(p.s.Zone)
-	if b.AllDay {
-		moved2.Start, moved2.End = allDayBounds(ev.Start, ev.End, p.s.Zone)
-	}
-	want2 := Render(moved2, p.s)
-	hash2 := Hash(want2)
-	p.add(Action{Kind: ActMoveTF, BookingID: b.ID, Mailbox: mb, EventID: l.EventID, Observed: ev, Event: want2,
-		Hash: hash2, TFVersion: b.Version, Reason: "moved in the calendar", Conflict: conflict,
-		Start: moved2.Start, End: moved2.End,
-		Move: &tf.Move{BookingID: b.ID, Version: b.Version, Start: moved2.Start, End: moved2.End, AllDay: b.AllDay,
-			Mailbox: mb, EventID: l.EventID}})
-	if !sameContent(ev, want2) {
-		a := p.updateAction(moved2, want2, hash2, mb, l.EventID, "edited in the calendar; TF's content restored (only times flow back to TF)", "")
-		a.After = ActMoveTF
-		p.add(a)
-	}
+	p.planCalendarChange(b, l, ev, want, hash, mb, tfChanged)
 }
 
 // allDayBounds turns an all-day event's span into local midnights of its dates in the TF zone.
@@ -561,6 +522,9 @@ func (p *planner) guardDeletes() {
 		if !l.Detached {
 			linked[l.Mailbox]++
 		}
+	}
+	for _, o := range p.in.Orphans {
+		linked[o.Mailbox]++
 	}
 	deletes := map[string]int{}
 	for _, a := range p.plan.Actions {

@@ -178,6 +178,43 @@ func TestPlan(t *testing.T) {
 	outsideLink := link1
 	outsideLink.Mailbox = "e@example.org"
 
+	// retimed is changed in TF in its time and its title: with a calendar move, a real conflict.
+	retimed := besiktning
+	retimed.Title, retimed.Version = "Ny titel", 2
+	retimed.Start, retimed.End = at(25, 9, 0), at(25, 11, 0)
+	retimed.UpdatedAt = planNow.Add(-30 * time.Minute)
+
+	roundLink, roundEv := synced(round, anna, "ev9")
+	roundTimed := roundEv
+	roundTimed.AllDay, roundTimed.ChangeKey = false, "ck-timed"
+	roundTimed.Start, roundTimed.End = time.Date(2026, 4, 1, 10, 0, 0, 0, stockholm), time.Date(2026, 4, 1, 11, 0, 0, 0, stockholm)
+	roundStretched := roundEv
+	roundStretched.ChangeKey = "ck-stretched"
+	roundStretched.End = time.Date(2026, 3, 31, 0, 0, 0, 0, stockholm)
+	roundSameDay := roundTimed
+	roundSameDay.Start, roundSameDay.End = at(29, 10, 0), at(29, 11, 0)
+	toAllDay := ev1
+	toAllDay.AllDay, toAllDay.ChangeKey = true, "ck-allday"
+	toAllDay.Start, toAllDay.End = time.Date(2026, 3, 26, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 27, 0, 0, 0, 0, time.UTC)
+	zeroLength := ev1
+	zeroLength.End, zeroLength.ChangeKey = zeroLength.Start, "ck-zero"
+
+	farFuture := besiktning
+	farFuture.Start, farFuture.End, farFuture.Version = time.Date(2026, 7, 20, 9, 0, 0, 0, stockholm), time.Date(2026, 7, 20, 11, 0, 0, 0, stockholm), 2
+	intoPast := besiktning
+	intoPast.Start, intoPast.End, intoPast.Version = at(2, 9, 0), at(2, 11, 0), 2
+
+	// The repeated autumn hour: TF's wall time 02:30 reads as summer time; the event was moved to winter time.
+	autumn := booking("ARE-9", tf.KindArende, "R1", time.Date(2026, 10, 25, 2, 30, 0, 0, stockholm), 0)
+	autumn.Start = time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC).In(stockholm) // 02:30 CEST, as TF reads it
+	autumn.End = time.Date(2026, 10, 25, 3, 30, 0, 0, stockholm)
+	autumnEvent := autumn
+	autumnEvent.Start = time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC).In(stockholm) // 02:30 CET
+	autumnLink, _ := synced(autumnEvent, anna, "ev10")
+
+	noEmailRes := append([]tf.Resource{}, testResources...)
+	noEmailRes[0].Email = ""
+
 	cases := []struct {
 		name     string
 		build    func(*scenario)
@@ -227,8 +264,144 @@ func TestPlan(t *testing.T) {
 			want:     []string{"delete BES-1 anna@example.com"}},
 		{name: "resource disabled deletes", build: func(s *scenario) { s.tf(toDisabled).link(link1) },
 			want: []string{"delete BES-1 anna@example.com"}},
-		{name: "resource without e-mail retires and touches nothing", build: func(s *scenario) { s.tf(toNoEmail).link(link1) },
-			want: []string{"retire BES-1 anna@example.com"}},
+		{name: "reassigned to a resource without e-mail deletes in the old mailbox", build: func(s *scenario) { s.tf(toNoEmail).link(link1) },
+			want: []string{"delete BES-1 anna@example.com"}},
+		{name: "resource lost its e-mail retires and touches nothing", build: func(s *scenario) {
+			s.in.Resources = noEmailRes
+			s.tf(besiktning).link(link1)
+		}, want: []string{"retire BES-1 anna@example.com"}},
+		{name: "reassigned and moved in the old calendar: the move goes to TF, the new event at the moved time",
+			build: func(s *scenario) { s.tf(reassigned).link(link1).seen(anna, moved) },
+			want:  []string{"create BES-1 bo@example.com after-delete", "delete BES-1 anna@example.com after-move-tf", "move-tf BES-1 anna@example.com"},
+			check: func(t *testing.T, p *Plan) {
+				for _, a := range p.Actions {
+					if a.Kind == ActCreate && !a.Event.Start.Equal(at(24, 13, 0)) {
+						t.Errorf("created at %v, want the moved time", a.Event.Start)
+					}
+				}
+			}},
+		{name: "reassigned while the old calendar cannot be read: orphan recorded, created at once", build: func(s *scenario) {
+			s.tf(reassigned).link(link1)
+			s.in.Observations[anna].Err = errors.New("mailbox not found")
+		}, want: []string{"create BES-1 bo@example.com", "orphan BES-1 anna@example.com"}},
+		{name: "reassigned and moved while the new calendar cannot be read: the old calendar's change is read again", build: func(s *scenario) {
+			s.tf(reassigned).link(link1).seen(anna, moved)
+			s.in.Observations[bo].Err = errors.New("unavailable")
+		}, check: func(t *testing.T, p *Plan) {
+			if !p.KeepCursor[anna] {
+				t.Error("the old calendar's cursor would be saved and its move lost")
+			}
+		}},
+		{name: "an orphan is deleted once its calendar can be read", build: func(s *scenario) {
+			l := link1
+			l.Mailbox, l.EventID = bo, "ev-bo"
+			s.tf(reassigned).link(l)
+			s.in.Orphans = []Orphan{{BookingID: "BES-1", Mailbox: anna, EventID: "ev1"}}
+		}, want: []string{"delete BES-1 anna@example.com"}},
+		{name: "an orphan in a calendar that cannot be read waits and is reported", build: func(s *scenario) {
+			l := link1
+			l.Mailbox, l.EventID = bo, "ev-bo"
+			s.tf(reassigned).link(l)
+			s.in.Orphans = []Orphan{{BookingID: "BES-1", Mailbox: anna, EventID: "ev1"}}
+			s.in.Observations[anna].Err = errors.New("mailbox not found")
+		}, check: func(t *testing.T, p *Plan) {
+			if !strings.Contains(fmt.Sprint(p.Skipped), "old event waits to be deleted") {
+				t.Errorf("skipped = %+v", p.Skipped)
+			}
+		}},
+		{name: "rescheduled in TF beyond the window: the event follows", build: func(s *scenario) { s.tf(farFuture).link(link1) },
+			want: []string{"update BES-1 anna@example.com"}},
+		{name: "rescheduled in TF into the past: the event follows", build: func(s *scenario) { s.tf(intoPast).link(link1) },
+			want: []string{"update BES-1 anna@example.com"},
+			check: func(t *testing.T, p *Plan) {
+				if !p.Actions[0].Event.Start.Equal(at(2, 9, 0)) {
+					t.Errorf("update to %v", p.Actions[0].Event.Start)
+				}
+			}},
+		{name: "renamed in TF and moved in the calendar keeps both", build: func(s *scenario) { s.tf(retitled).link(link1).seen(anna, moved) },
+			want: []string{"move-tf BES-1 anna@example.com", "update BES-1 anna@example.com after-move-tf"},
+			check: func(t *testing.T, p *Plan) {
+				for _, a := range p.Actions {
+					if a.Kind == ActMoveTF && (a.Move.Version != 2 || !a.Move.Start.Equal(at(24, 13, 0)) || a.Hash != "") {
+						t.Errorf("move = %+v (hash %q)", a.Move, a.Hash)
+					}
+					if a.Kind == ActUpdate && (a.Event.Subject != "Besiktning: Ny titel" || !a.Event.Start.Equal(at(24, 13, 0))) {
+						t.Errorf("update event = %+v", a.Event)
+					}
+				}
+			}},
+		{name: "round dragged to a timed slot moves its date and is all-day again", build: func(s *scenario) { s.tf(round).link(roundLink).seen(anna, roundTimed) },
+			want: []string{"move-tf RON-1 anna@example.com", "update RON-1 anna@example.com after-move-tf"},
+			check: func(t *testing.T, p *Plan) {
+				for _, a := range p.Actions {
+					if a.Kind == ActMoveTF && (!a.Move.AllDay || !a.Move.Start.Equal(time.Date(2026, 4, 1, 0, 0, 0, 0, stockholm))) {
+						t.Errorf("move = %+v", a.Move)
+					}
+					if a.Kind == ActUpdate && (!a.Event.AllDay || !a.Event.Start.Equal(time.Date(2026, 4, 1, 0, 0, 0, 0, stockholm))) {
+						t.Errorf("update event = %+v", a.Event)
+					}
+				}
+			}},
+		{name: "round dragged to a timed slot on its own day is only restored", build: func(s *scenario) { s.tf(round).link(roundLink).seen(anna, roundSameDay) },
+			want: []string{"update RON-1 anna@example.com"}},
+		{name: "timed booking dragged to the all-day row keeps TF's time of day and length", build: func(s *scenario) { s.tf(besiktning).link(link1).seen(anna, toAllDay) },
+			want: []string{"move-tf BES-1 anna@example.com", "update BES-1 anna@example.com after-move-tf"},
+			check: func(t *testing.T, p *Plan) {
+				for _, a := range p.Actions {
+					if a.Kind == ActMoveTF && (!a.Move.Start.Equal(at(26, 9, 0)) || !a.Move.End.Equal(at(26, 11, 0))) {
+						t.Errorf("move = %+v", a.Move)
+					}
+					if a.Kind == ActUpdate && a.Event.AllDay {
+						t.Errorf("update event = %+v", a.Event)
+					}
+				}
+			}},
+		{name: "round stretched over two days is restored without touching TF", build: func(s *scenario) { s.tf(round).link(roundLink).seen(anna, roundStretched) },
+			want: []string{"update RON-1 anna@example.com"},
+			check: func(t *testing.T, p *Plan) {
+				if !strings.Contains(p.Actions[0].Reason, "stretched over 2 days") {
+					t.Errorf("reason = %q", p.Actions[0].Reason)
+				}
+			}},
+		{name: "zero-length event is restored without touching TF", build: func(s *scenario) { s.tf(besiktning).link(link1).seen(anna, zeroLength) },
+			want: []string{"update BES-1 anna@example.com"},
+			check: func(t *testing.T, p *Plan) {
+				if !strings.Contains(p.Actions[0].Reason, "end is not after its start") || !p.Actions[0].Event.End.Equal(at(23, 11, 0)) {
+					t.Errorf("action = %+v", p.Actions[0])
+				}
+			}},
+		{name: "a move into the repeated autumn hour keeps its instant", build: func(s *scenario) { s.tf(autumn).link(autumnLink) },
+			settings: func(st *Settings) { st.FutureDays = 250 }},
+		{name: "a terminal failure is not retried while the booking is unchanged", build: func(s *scenario) {
+			s.tf(retitled).link(link1)
+			s.in.Terminal = map[string]TerminalFailure{"BES-1": {BookingID: "BES-1", Mailbox: anna, Action: ActUpdate,
+				Hash: Hash(Render(retitled, testSettings())), Reason: "invalid event"}}
+		}, check: func(t *testing.T, p *Plan) {
+			if !strings.Contains(fmt.Sprint(p.Skipped), "refused for good") {
+				t.Errorf("skipped = %+v", p.Skipped)
+			}
+		}},
+		{name: "a move TF refused for good is not planned again, nor its follow-up", build: func(s *scenario) {
+			m := besiktning
+			m.Start, m.End = at(24, 13, 0), at(24, 15, 0)
+			s.tf(retitled).link(link1).seen(anna, moved)
+			mr := retitled
+			mr.Start, mr.End = m.Start, m.End
+			s.in.Terminal = map[string]TerminalFailure{"BES-1": {BookingID: "BES-1", Mailbox: anna, Action: ActMoveTF,
+				Hash: Hash(Render(mr, testSettings())), Reason: "refused"}}
+		}},
+		{name: "reassigned after a move TF refused for good: deleted and created at TF's time", build: func(s *scenario) {
+			mr := reassigned
+			mr.Start, mr.End = at(24, 13, 0), at(24, 15, 0)
+			s.tf(reassigned).link(link1).seen(anna, moved)
+			s.in.Terminal = map[string]TerminalFailure{"BES-1": {BookingID: "BES-1", Mailbox: anna, Action: ActMoveTF,
+				Hash: Hash(Render(mr, testSettings())), Reason: "refused"}}
+		}, want: []string{"create BES-1 bo@example.com after-delete", "delete BES-1 anna@example.com"}},
+		{name: "a terminal failure is retried once the booking changes", build: func(s *scenario) {
+			s.tf(retimed).link(link1)
+			s.in.Terminal = map[string]TerminalFailure{"BES-1": {BookingID: "BES-1", Mailbox: anna, Action: ActUpdate,
+				Hash: Hash(Render(retitled, testSettings())), Reason: "invalid event"}}
+		}, want: []string{"update BES-1 anna@example.com"}},
 		{name: "booking gone from TF deletes", build: func(s *scenario) { s.tf(dstMorning).link(link1) },
 			want: []string{"create ARE-1 anna@example.com", "delete BES-1 anna@example.com"}},
 		{name: "moved in the calendar moves the booking in TF", build: func(s *scenario) { s.tf(besiktning).link(link1).seen(anna, moved) },
@@ -260,14 +433,14 @@ func TestPlan(t *testing.T) {
 			l.Detached = true
 			s.tf(retitled).link(l)
 		}},
-		{name: "conflict, policy tf: TF's time wins", build: func(s *scenario) { s.tf(retitled).link(link1).seen(anna, moved) },
+		{name: "conflict, policy tf: TF's time wins", build: func(s *scenario) { s.tf(retimed).link(link1).seen(anna, moved) },
 			want: []string{"update BES-1 anna@example.com conflict"},
 			check: func(t *testing.T, p *Plan) {
-				if !p.Actions[0].Event.Start.Equal(at(23, 9, 0)) {
-					t.Errorf("TF's time should be restored, got %v", p.Actions[0].Event.Start)
+				if !p.Actions[0].Event.Start.Equal(at(25, 9, 0)) {
+					t.Errorf("TF's new time should win, got %v", p.Actions[0].Event.Start)
 				}
 			}},
-		{name: "conflict, policy calendar: the move goes to TF, TF's title to the event", build: func(s *scenario) { s.tf(retitled).link(link1).seen(anna, moved) },
+		{name: "conflict, policy calendar: the move goes to TF, TF's title to the event", build: func(s *scenario) { s.tf(retimed).link(link1).seen(anna, moved) },
 			settings: func(st *Settings) { st.Conflict = ConflictCalendar },
 			want:     []string{"move-tf BES-1 anna@example.com conflict", "update BES-1 anna@example.com after-move-tf"},
 			check: func(t *testing.T, p *Plan) {
@@ -278,12 +451,12 @@ func TestPlan(t *testing.T) {
 				}
 			}},
 		{name: "conflict, policy newest: the calendar moved later", build: func(s *scenario) {
-			b := retitled
+			b := retimed
 			b.UpdatedAt = planNow.Add(-3 * time.Hour) // the move was an hour ago
 			s.tf(b).link(link1).seen(anna, moved)
 		}, settings: func(st *Settings) { st.Conflict = ConflictNewest },
 			want: []string{"move-tf BES-1 anna@example.com conflict", "update BES-1 anna@example.com after-move-tf"}},
-		{name: "conflict, policy newest: TF changed later", build: func(s *scenario) { s.tf(retitled).link(link1).seen(anna, moved) },
+		{name: "conflict, policy newest: TF changed later", build: func(s *scenario) { s.tf(retimed).link(link1).seen(anna, moved) },
 			settings: func(st *Settings) { st.Conflict = ConflictNewest },
 			want:     []string{"update BES-1 anna@example.com conflict"}},
 		{name: "both sides moved to the same time agree", build: func(s *scenario) { s.tf(movedInTF).link(link1).seen(anna, moved) },

@@ -28,7 +28,7 @@ var (
 
 // busyTimeout is how long a statement waits for TF's own writers to release their lock before giving up. TF
 // commits are short; ten seconds rides out a burst without hanging a scheduled pass for long.
-const busyTimeout = 10 * time.Second
+var busyTimeout = 10 * time.Second // a variable so that tests need not wait it out
 
 // auditSource marks audit rows written for a move made in a calendar.
 const auditSource = "calendar"
@@ -179,6 +179,12 @@ func (s *SQLite) init(ctx context.Context) error {
 	if n == 0 {
 		// Only when missing: even a no-op CREATE would take TF's write lock on every pass.
 		if err := s.createAudit(ctx); err != nil {
+			var se sqlite3.Error
+			if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+				return fmt.Errorf("create tfsync_audit in TF database %s: %w: another program (TF itself, a backup) "+
+					"held TF's write lock for over %s; tfsync needs it for a moment on its first pass to add its audit "+
+					"table, and the next pass tries again", s.path, err, busyTimeout)
+			}
 			return fmt.Errorf("create tfsync_audit in TF database %s: %w (tfsync needs write access to it)",
 				s.path, err)
 		}
@@ -694,6 +700,9 @@ func (s *SQLite) MoveBookings(ctx context.Context, moves []Move) []MoveResult {
 	defer tx.Rollback()
 	for i, m := range moves {
 		newStart, newEnd, err := s.moveText(m)
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrInvalidMove, err)
+		}
 		if err == nil {
 			var broken error
 			if out[i].Version, err, broken = s.moveOne(ctx, tx, m, newStart, newEnd); broken != nil {
@@ -772,9 +781,9 @@ func (s *SQLite) move(ctx context.Context, tx *sql.Tx, m Move, newStart, newEnd 
 	}
 	if k.AllDay() != m.AllDay {
 		if m.AllDay {
-			return 0, fmt.Errorf("an all-day move for a %s booking, which has times of day", k)
+			return 0, fmt.Errorf("%w: an all-day move for a %s booking, which has times of day", ErrInvalidMove, k)
 		}
-		return 0, fmt.Errorf("a timed move for a %s booking, which is all-day", k)
+		return 0, fmt.Errorf("%w: a timed move for a %s booking, which is all-day", ErrInvalidMove, k)
 	}
 
 	now := s.now()

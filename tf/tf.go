@@ -156,6 +156,9 @@ var (
 	ErrVersionConflict = errors.New("booking changed in TF since it was read")
 	// ErrBookingNotFound: the booking row is gone.
 	ErrBookingNotFound = errors.New("booking not found in TF")
+	// ErrInvalidMove: the new time is one TF cannot store for the booking (end not after start, a timed time for an
+	// all-day booking); trying again cannot help.
+	ErrInvalidMove = errors.New("TF cannot take this time")
 	// ErrSchema: the database lacks the integration schema's tables or columns.
 	ErrSchema = errors.New("TF database does not have the integration schema")
 )

@@ -1,0 +1,27 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	calsync "tfsync/sync"
+)
+
+// printBookingProblems lists the bookings tfsync leaves alone until someone acts, with the reason and the fix.
+func printBookingProblems(w io.Writer, problems []calsync.BookingProblem, zone *time.Location) {
+	if len(problems) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nBookings left alone until someone acts:")
+	t := newTable(w)
+	fmt.Fprintln(t, "BOOKING\tMAILBOX\tSINCE\tREASON\tFIX")
+	for _, p := range problems {
+		mb := p.Mailbox
+		if mb == "" {
+			mb = "-"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", p.BookingID, mb, p.Since.In(zone).Format("2006-01-02 15:04"), p.Reason, p.Fix)
+	}
+	t.Flush()
+}
