@@ -22,6 +22,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/wneessen/go-mail v0.8.1
 	golang.org/x/crypto v0.55.0
+	gopkg.in/natefinch/lumberjack.v2 v2.2.1
 )
 
 require (

@@ -368,6 +368,10 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	if cfg.Exchange.Graph.TenantID != "contoso.onmicrosoft.com" || cfg.Sync.AllowedDomains[0] != "example.com" {
 		t.Fatalf("config = %+v", cfg)
 	}
+	if cfg.Log.File != filepath.Join(dir, "conf", "tfsync.log") || filepath.Dir(cfg.Log.File) != filepath.Dir(cfg.State.Path) ||
+		cfg.Log.MaxSize != 10 || cfg.Log.MaxFiles != 5 {
+		t.Fatalf("init's [log] is not a rotated file beside the state store: %+v (state %s)", cfg.Log, cfg.State.Path)
+	}
 	// With a resource in the new TF database, test-connection passes against the emulator.
 	db, err := sql.Open("sqlite3", filepath.Join(dir, "conf", "tf.db"))
 	if err != nil {
@@ -420,7 +424,7 @@ func TestStatus(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"Last passes:", "sara.nilsson@example.com", "failing (1 passes)", "anna.lindqvist@example.com"} {
+	for _, want := range []string{"Last passes", "sara.nilsson@example.com", "failing (1 passes)", "anna.lindqvist@example.com"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -433,14 +437,14 @@ func TestStatus(t *testing.T) {
 func TestProgressOnlyOnATerminal(t *testing.T) {
 	var buf strings.Builder
 	clock := testNow
-	p := newProgress(&buf, func() time.Time { clock = clock.Add(time.Second); return clock })
-	p(50, 500)
-	p(500, 500)
-	if got := buf.String(); !strings.Contains(got, "50 of 500 (10%)") || !strings.HasSuffix(got, "500 of 500 (100%)\n") {
+	p := newProgressLine(&buf, func() time.Time { clock = clock.Add(time.Second); return clock })
+	p.writing(50, 500)
+	p.writing(500, 500)
+	if got := buf.String(); !strings.Contains(got, "50 of 500 (10%)") || !strings.HasSuffix(got, "500 of 500 (100%)") {
 		t.Errorf("progress = %q", got)
 	}
 	buf.Reset()
-	newProgress(&buf, time.Now)(5, 10)
+	newProgressLine(&buf, time.Now).writing(5, 10)
 	if buf.Len() != 0 {
 		t.Error("small passes show no progress")
 	}

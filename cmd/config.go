@@ -11,6 +11,7 @@ type Config struct {
 	Exchange ExchangeConfig
 	Sync     SyncConfig
 	Notify   NotifyConfig
+	Log      LogConfig
 }
 
 type TFConfig struct {

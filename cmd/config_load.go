@@ -89,7 +89,7 @@ func configKindNames() []string {
 
 // configSchema lists the keys each table accepts, in the order of DESIGN.md. "" is the top level.
 var configSchema = map[string][]string{
-	"":               {"tf", "state", "exchange", "sync", "notify"},
+	"":               {"tf", "state", "exchange", "sync", "notify", "log"},
 	"tf":             {"database", "time_zone"},
 	"state":          {"path"},
 	"exchange":       {"mode", "ca_file", "graph", "ews"},
@@ -99,6 +99,7 @@ var configSchema = map[string][]string{
 		"allowed_domains", "past_days", "future_days", "conflict", "on_calendar_delete", "max_delete_percent",
 		"max_delete_floor", "concurrency"},
 	"notify": {"email_to", "smtp", "from", "username", "password", "starttls", "repeat_after"},
+	"log":    {"file", "max_size", "max_files"},
 }
 
 var (
@@ -140,6 +141,7 @@ func DefaultConfig() Config {
 			Concurrency:      8,
 		},
 		Notify: NotifyConfig{StartTLS: "auto", RepeatAfter: 6 * time.Hour},
+		Log:    LogConfig{MaxSize: 10, MaxFiles: 5},
 	}
 }
 
@@ -195,7 +197,7 @@ func configReadError(path string, err error) error {
 	msg := ""
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		msg = `the configuration file does not exist: run "tfsync init" to write a commented one, or point --config at yours`
+		msg = configMissing(path)
 	default:
 		reason := err
 		var pe *fs.PathError
@@ -205,6 +207,21 @@ func configReadError(path string, err error) error {
 		msg = fmt.Sprintf("cannot read the configuration file: %v: check the path and that the account running tfsync may read it", reason)
 	}
 	return &ConfigError{Problems: []ConfigProblem{{File: path, Message: msg}}, cause: err}
+}
+
+// configMissing names the full path searched and the working directory: a scheduled task started in another folder
+// ("Start in", WorkingDirectory) looks for a relative --config there.
+func configMissing(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		wd = "unknown (" + err.Error() + ")"
+	}
+	return fmt.Sprintf(`the configuration file does not exist: looked for %s (working directory %s): run "tfsync init" to write a commented one, or point --config or %s at yours with its full path`,
+		abs, wd, ConfigEnv)
 }
 
 // configSecretLine matches a line that sets a secret, e.g. `password = ...` or `graph.client_secret = ...`.
@@ -774,6 +791,7 @@ func (d *configDecoder) decode(doc map[string]any, cfg *Config) {
 	d.decodeExchange(root, cfg)
 	d.decodeSync(root, cfg)
 	d.decodeNotify(root, cfg)
+	d.decodeLog(root, cfg)
 }
 
 func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {

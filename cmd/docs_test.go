@@ -446,7 +446,7 @@ func TestDocsParse(t *testing.T) {
 		{args: []string{"sync", "--output", "yaml"}, wantErr: "--output"},
 		{args: []string{"sync", "--frobnicate"}, wantErr: "unknown flag"},
 		{args: []string{"synk"}, wantErr: "unknown command"},
-		{args: []string{"status", "extra"}, wantErr: "unknown command"},
+		{args: []string{"status", "extra"}, wantErr: "does not take the argument"},
 		{args: []string{}, wantErr: "not a command that runs"},
 	}
 	for _, tt := range tests {

@@ -40,7 +40,9 @@ func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 		return err
 	}
 	defer p.Close()
+	ctx, waits := f.watchPass(ctx)
 	report, err := p.engine.DryRun(ctx)
+	f.endWatch(ctx, waits)
 	if report == nil {
 		return err
 	}

@@ -29,9 +29,12 @@ func (e *usageError) Error() string { return e.msg }
 // ExitCode maps an error to the process exit code. It is the only place that does.
 func ExitCode(err error) int {
 	var ue *usageError
+	var cf *checkFailed
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &cf):
+		return cf.code
 	case errors.Is(err, calsync.ErrLockStale):
 		return ExitLockStale
 	case errors.Is(err, calsync.ErrLockHeld):

@@ -22,6 +22,7 @@ type Factory struct {
 	Output     string
 	LogLevel   string
 	LogFormat  string
+	LogFile    string // --log-file: overrides [log] file
 	Now        func() time.Time
 
 	// NewCalendar builds the calendar backend for a configuration. The demo and tests replace it.
@@ -33,12 +34,25 @@ type Factory struct {
 	// it is out.
 	jsonResult  []byte
 	jsonWritten bool
+
+	runID string   // the current run's id, once startRun has made one
+	logs  *logFile // the log file, opened when the configuration is read
+
+	progress *progressLine // on a terminal, the pass's progress line, which log lines keep intact
 }
 
 // NewFactory returns the production wiring.
 func NewFactory(io *IOStreams) *Factory {
 	f := &Factory{IO: io, Output: "text", LogLevel: "info", Now: time.Now, LoadConfig: LoadConfig}
 	f.NewCalendar = newCalendar
+	f.logs = &logFile{warnFail: func(path string, err error, appending bool) {
+		l := f.stderrLogger()
+		if appending {
+			l.Warn().Err(err).Str("log_file", path).Msg("the log file cannot be rotated; this pass appends to it beyond max_size and the next pass rotates it: close any program that holds it open without sharing it")
+			return
+		}
+		l.Warn().Err(err).Str("log_file", path).Msg("the log file cannot be written; this pass goes on and logs to stderr only: check that the account running tfsync may write to that folder and that the disk has room")
+	}}
 	return f
 }
 
@@ -48,6 +62,7 @@ func (f *Factory) Config(ctx context.Context) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.openLog(cfg)
 	for _, w := range warnings {
 		zerolog.Ctx(ctx).Warn().Msg(w)
 	}

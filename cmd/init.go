@@ -97,6 +97,12 @@ time_zone = "Europe/Stockholm"     # the zone of TF's wall times
 [state]
 path = "tfsync-state.db"           # tfsync's mapping store; the run lock is tfsync-state.db.lock
 
+[log]
+# Schedulers throw stdout and stderr away: every log line also goes here, as JSON lines with the pass's run id.
+file = "tfsync.log"                # beside the state store
+max_size = 10                      # megabytes a file may reach before it is rotated (tfsync-<time>.log)
+max_files = 5                      # files kept, the current one included
+
 [exchange]
 mode = {{q .Mode}}                    # graph (Office 365) | ews (on-premises Exchange)
 {{if eq .Mode "graph"}}

@@ -17,11 +17,13 @@ const JSONSchemaVersion = 1
 // setJSON records a command's JSON result. run writes it when the command has ended, with "schema_version" and
 // "command" first and an "error" object when the command failed, so every exit code gets one JSON object.
 func (f *Factory) setJSON(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<mailbox>" and "&" read as written
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("encode the JSON result: %w", err)
 	}
-	f.jsonResult = b
+	f.jsonResult = bytes.TrimSpace(buf.Bytes())
 	return nil
 }
 
@@ -83,9 +85,12 @@ func writeJSONResult(f *Factory, command string, runErr error) {
 		b.Write(fl.value)
 	}
 	if runErr != nil {
-		e, _ := json.Marshal(jsonErrorOf(runErr))
+		var e bytes.Buffer
+		enc := json.NewEncoder(&e)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(jsonErrorOf(runErr))
 		b.WriteString(`,"error":`)
-		b.Write(e)
+		b.Write(bytes.TrimSpace(e.Bytes()))
 	}
 	b.WriteByte('}')
 	var out bytes.Buffer

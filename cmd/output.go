@@ -87,6 +87,7 @@ type mailboxJSON struct {
 	Held      int    `json:"held_deletes"` // the same key as in status and show
 	Errors    int    `json:"errors"`
 	ReadError string `json:"read_error"`
+	Status    string `json:"status"` // ok | failed | not_read
 }
 
 type jsonWindow struct {
@@ -139,7 +140,7 @@ func newReportJSON(r *calsync.Report, zone *time.Location, scope []string) repor
 	for _, m := range r.Mailboxes {
 		out.Mailboxes = append(out.Mailboxes, mailboxJSON{Mailbox: m.Mailbox, Created: m.Created, Updated: m.Updated,
 			Deleted: m.Deleted, MovedInTF: m.MovedInTF, Relinked: m.Relinked, Retired: m.Retired, Conflicts: m.Conflicts,
-			Held: m.Held, Errors: m.Errors, ReadError: m.ReadError})
+			Held: m.Held, Errors: m.Errors, ReadError: m.ReadError, Status: m.Status})
 	}
 	return out
 }

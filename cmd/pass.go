@@ -57,6 +57,7 @@ type passOptions struct {
 // startRun gives the context a logger carrying a fresh run id.
 func (f *Factory) startRun(ctx context.Context) (context.Context, string) {
 	id := newRunID()
+	f.runID = id
 	l := f.Logger(id)
 	return l.WithContext(ctx), id
 }
@@ -127,7 +128,7 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 	}
 	p.engine.Settings.InstallationID = installation
 	if f.showProgress() {
-		p.engine.Progress = newProgress(f.IO.ErrOut, f.Now)
+		p.engine.Progress = f.progressLine().writing
 	}
 	if len(o.Resources) > 0 {
 		scope, err := resolveScope(ctx, p, o.Resources)
@@ -139,4 +140,37 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		log.Info().Strs("resources", o.Resources).Msg("scoped pass: other mailboxes are neither read nor written")
 	}
 	return p, nil
+}
+
+// watchPass puts into ctx what the backends report during a pass: their pauses before retries, and, on a
+// terminal, each mailbox whose calendar has been read.
+func (f *Factory) watchPass(ctx context.Context) (context.Context, *exchange.Waits) {
+	w := &exchange.Waits{}
+	ctx = exchange.WithWaits(ctx, w)
+	if f.showProgress() {
+		ctx = exchange.WithReadDone(ctx, f.progressLine().readDone)
+	}
+	return ctx, w
+}
+
+// endWatch ends the progress line and logs, once per mailbox, how long the backend waited before retrying its
+// requests in all: what a throttled pass needs said at INFO, where each retry is only a debug line.
+func (f *Factory) endWatch(ctx context.Context, w *exchange.Waits) {
+	if f.progress != nil {
+		f.progress.done()
+	}
+	log := zerolog.Ctx(ctx)
+	for _, t := range w.Totals() {
+		secs := t.Wait.Round(time.Second).Seconds()
+		log.Info().Str("mailbox", t.Mailbox).Int("retries", t.Retries).Float64("wait_seconds", t.Wait.Seconds()).
+			Msg(fmt.Sprintf("throttled or busy: waited %.0f s in all before %d retries", secs, t.Retries))
+	}
+}
+
+// progressLine is the pass's progress line on a terminal, made on first use.
+func (f *Factory) progressLine() *progressLine {
+	if f.progress == nil {
+		f.progress = newProgressLine(f.IO.ErrOut, f.Now)
+	}
+	return f.progress
 }

@@ -21,7 +21,7 @@ func printBookingProblems(w io.Writer, problems []calsync.BookingProblem, zone *
 		if mb == "" {
 			mb = "-"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", p.BookingID, mb, p.Since.In(zone).Format("2006-01-02 15:04"), p.Reason, p.Fix)
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", p.BookingID, mb, p.Since.In(zone).Format(timeWithZone), p.Reason, p.Fix)
 	}
 	t.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -36,7 +37,16 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	root.SetArgs(args)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	ran, err := root.ExecuteContextC(ctx)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var err error
+	var ran *cobra.Command
+	// Cobra reports an unknown command as an untyped error; a typo in a scheduled task must be a usage error.
+	if _, _, ferr := root.Find(args); ferr != nil {
+		err = &usageError{strings.TrimSpace(ferr.Error())}
+	} else {
+		ran, err = root.ExecuteContextC(ctx)
+	}
 	code := ExitCode(err)
 	helpOnly := err == nil && (ran == nil || ran == root || ran.Name() == "help")
 	if !helpOnly && (f.Output == "json" || (err != nil && jsonRequested(args))) {
@@ -50,6 +60,7 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	if err != nil {
 		printError(f, err)
 	}
+	f.closeLog()
 	return code
 }
 
@@ -57,7 +68,10 @@ func run(ctx context.Context, f *Factory, args []string) int {
 func printError(f *Factory, err error) {
 	log := f.Logger("")
 	var ue *usageError
+	var cf *checkFailed
 	switch {
+	case errors.As(err, &cf):
+		// status --check has printed its one line; the exit code says the rest.
 	case errors.Is(err, calsync.ErrLockHeld) && !errors.Is(err, calsync.ErrLockStale):
 		log.Info().Msg(err.Error())
 	case errors.As(err, &ue):
@@ -78,6 +92,11 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("config") {
+				if env := os.Getenv(ConfigEnv); env != "" {
+					f.ConfigPath = env
+				}
+			}
 			switch f.Output {
 			case "text", "json":
 			default:
@@ -99,6 +118,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 	pf.StringVar(&f.ConfigPath, "config", "tfsync.toml", "configuration file")
 	pf.StringVarP(&f.Output, "output", "o", "text", "result format: text or json")
 	pf.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&f.LogFile, "log-file", "", "also write the log to this file, as JSON lines (default: [log] file)")
 	pf.StringVar(&f.LogFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
 
 	root.AddCommand(
@@ -114,5 +134,25 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdUninstall(f, nil),
 		NewCmdVersion(f),
 	)
+	typeArgErrors(root)
 	return root
+}
+
+// ConfigEnv names the configuration file when --config is not given, so a scheduled task or service can say where
+// the file is without depending on its working directory.
+const ConfigEnv = "TFSYNC_CONFIG"
+
+// typeArgErrors makes every command's argument check a usage error (exit 2), which cobra's own checks are not.
+func typeArgErrors(c *cobra.Command) {
+	if check := c.Args; check != nil && c.HasParent() {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return &usageError{fmt.Sprintf("'%s' does not take the argument(s) %q", cmd.CommandPath(), strings.Join(args, " "))}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		typeArgErrors(sub)
+	}
 }

@@ -4,29 +4,52 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	calsync "tfsync/sync"
+	"tfsync/tf"
 )
 
 // StatusOptions are status's flags.
 type StatusOptions struct {
-	Runs int
+	Runs   int
+	Check  bool
+	MaxAge time.Duration
 }
+
+// timeWithZone is how every time shown to a person is written: with its zone, since logs, mail and the server's
+// clock may each use another.
+const timeWithZone = "2006-01-02 15:04:05 MST"
+
+// defaultMaxAge is how old the last successful pass may be before status --check alarms: three 15-minute ticks,
+// the longest interval docs/schedulers.md suggests, so one missed or failed tick is not an alarm.
+const defaultMaxAge = 45 * time.Minute
 
 // NewCmdStatus wires `tfsync status`.
 func NewCmdStatus(f *Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
 	opts := &StatusOptions{}
 	c := &cobra.Command{
 		Use:   "status",
-		Short: "Show the last passes, each mailbox's health and any deletes held back",
-		Args:  cobra.NoArgs,
+		Short: "Show whether the scheduled passes work: a headline, the last passes, each mailbox, what is held back",
+		Long: `status answers "is it working?": a headline (OK, FAILING, STALE, HELD, HUNG), the run lock, the last passes
+with repeated failures collapsed, each mailbox with its TF resource, and the deletes held back.
+
+With --check it prints only the headline and exits 0 when all is well, and otherwise with the exit code of the
+problem: the last pass's when it failed, 5 when deletes are held back, 6 when a pass hangs, 1 when no pass has
+succeeded within --max-age. Monitoring systems (Nagios, Zabbix, PRTG) and a second scheduled task run it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Runs < 1 {
 				return &usageError{"--runs must be at least 1"}
+			}
+			if opts.MaxAge <= 0 {
+				return &usageError{"--max-age must be a positive duration, e.g. 45m"}
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -35,25 +58,98 @@ func NewCmdStatus(f *Factory, runF func(context.Context, *StatusOptions) error) 
 		},
 	}
 	c.Flags().IntVar(&opts.Runs, "runs", 10, "how many recent passes to show")
+	c.Flags().BoolVar(&opts.Check, "check", false, "print one line and exit non-zero when the passes are not healthy (for monitoring)")
+	c.Flags().DurationVar(&opts.MaxAge, "max-age", defaultMaxAge, "how old the last successful pass may be before --check alarms")
 	return c
+}
+
+// statusSchemaVersion is the version of status's JSON; it grows only by added keys.
+const statusSchemaVersion = 1
+
+// Health states, the headline's first word in lower case.
+const (
+	healthOK      = "ok"
+	healthFailing = "failing"
+	healthPartial = "partial"
+	healthHeld    = "held"
+	healthStale   = "stale"
+	healthHung    = "hung"
+	healthNever   = "never"
+)
+
+type statusHealth struct {
+	State         string    `json:"state"`
+	ExitCode      int       `json:"exit_code"` // what status --check exits with
+	Headline      string    `json:"headline"`
+	Reason        string    `json:"reason,omitempty"`
+	LastPass      time.Time `json:"last_pass,omitzero"`
+	LastGoodPass  time.Time `json:"last_good_pass,omitzero"`
+	FailingSince  time.Time `json:"failing_since,omitzero"`
+	FailingPasses int       `json:"failing_passes"`
+	MaxAgeMinutes float64   `json:"max_age_minutes"`
+}
+
+type statusLock struct {
+	PID   int       `json:"pid"`
+	Host  string    `json:"host"`
+	Since time.Time `json:"since,omitzero"`
+	Hung  bool      `json:"hung"`
 }
 
 type statusRun struct {
 	ID       string    `json:"id"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished,omitzero"`
+	Outcome  string    `json:"outcome"`
 	ExitCode int       `json:"exit_code"`
 	Error    string    `json:"error,omitempty"`
 	Changes  int       `json:"changes"`
+	Repeats  int       `json:"repeats"` // runs like this one folded into it, the oldest started at Since
+	Since    time.Time `json:"since,omitzero"`
 }
 
 type statusMailbox struct {
 	Mailbox             string    `json:"mailbox"`
+	ResourceID          string    `json:"resource_id"`
+	Name                string    `json:"name"`
+	Linked              int       `json:"linked_events"`
 	LastSync            time.Time `json:"last_sync,omitzero"`
+	Status              string    `json:"status"` // ok | failing
 	LastError           string    `json:"last_error,omitempty"`
+	ErrorID             string    `json:"error_id,omitempty"` // the entry of mailbox_errors that is LastError
 	ConsecutiveFailures int       `json:"consecutive_failures"`
 	HeldDeletes         int       `json:"held_deletes"`
-	Linked              int       `json:"linked_events"`
+}
+
+// statusMailboxError is one error as the mailboxes that have it share it: fifty mailboxes refused with the same
+// credentials are one entry with a count, their address replaced by <mailbox>.
+type statusMailboxError struct {
+	ID        string `json:"id"`
+	Error     string `json:"error"`
+	Mailboxes int    `json:"mailboxes"`
+}
+
+type statusHeld struct {
+	BookingID string `json:"booking_id"`
+	Mailbox   string `json:"mailbox"`
+	Reason    string `json:"reason"`
+}
+
+type statusReport struct {
+	SchemaVersion int                  `json:"schema_version"`
+	Now           time.Time            `json:"now"`
+	TimeZone      string               `json:"time_zone"`
+	Health        statusHealth         `json:"health"`
+	Lock          *statusLock          `json:"lock"` // null when no pass holds it
+	LinkedEvents  int                  `json:"linked_events"`
+	Runs          []statusRun          `json:"runs"`
+	Mailboxes     []statusMailbox      `json:"mailboxes"`
+	MailboxErrors []statusMailboxError `json:"mailbox_errors"`
+	HeldDeletes   int                  `json:"held_deletes"`
+	HeldBack      []statusHeld         `json:"held_back"`
+	// BookingProblems are bookings left alone until someone acts (bad TF rows, refused for good, old events).
+	BookingProblems []calsync.BookingProblem `json:"booking_problems"`
+	Warnings        []string                 `json:"warnings"`
 }
 
 func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
@@ -67,119 +163,494 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 		return err
 	}
 	defer st.Close()
-	records, err := st.Runs(ctx, opts.Runs)
+	now := f.Now()
+	in := statusInput{now: now, zone: cfg.TF.TimeZone, zoneName: cfg.TF.ZoneName, maxAge: opts.MaxAge, show: opts.Runs}
+	if in.history, err = st.RunHistory(ctx, 0); err != nil {
+		return err
+	}
+	if in.recent, err = st.Runs(ctx, opts.Runs); err != nil {
+		return err
+	}
+	if in.states, err = st.MailboxStates(ctx); err != nil {
+		return err
+	}
+	if in.links, err = st.Links(ctx); err != nil {
+		return err
+	}
+	if in.problems, err = st.BookingProblems(ctx); err != nil {
+		return err
+	}
+	if in.lock, err = calsync.ProbeRunLock(cfg.State.Path, now, lockStaleAfter); err != nil {
+		in.warnings = append(in.warnings, err.Error())
+	}
+	// A client secret or certificate about to expire (issue 13's expiry warning).
+	in.warnings = append(in.warnings, credentialWarnings(cfg, now)...)
+	// Names come from TF; status still answers when TF cannot be read, without them.
+	if src, err := f.OpenSource(cfg); err != nil {
+		in.warnings = append(in.warnings, "resource names not shown: "+err.Error())
+	} else {
+		in.resources, err = src.Resources(ctx)
+		src.Close()
+		if err != nil {
+			in.warnings = append(in.warnings, "resource names not shown: "+err.Error())
+		}
+	}
+	rep := buildStatus(in)
+	for _, w := range rep.Warnings {
+		zerolog.Ctx(ctx).Warn().Msg(w)
+	}
+	switch {
+	case opts.Check && f.Output == "json":
+		// run writes it with "command" and, when the check fails, the "error" object (docs/json.md).
+		err = f.setJSON(statusCheckJSON{SchemaVersion: statusSchemaVersion, Now: rep.Now, statusHealth: rep.Health})
+	case opts.Check:
+		_, err = fmt.Fprintln(f.IO.Out, rep.Health.Headline)
+	case f.Output == "json":
+		err = f.setJSON(rep)
+	default:
+		printStatus(f.IO.Out, rep, in.zone)
+		// After the tables: the headline stays the first line, which monitoring reads.
+		for _, w := range credentialWarnings(cfg, now) {
+			fmt.Fprintf(f.IO.Out, "\nWarning: %s.\n", w)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	states, err := st.MailboxStates(ctx)
-	if err != nil {
-		return err
+	if opts.Check && rep.Health.ExitCode != ExitOK {
+		return &checkFailed{code: rep.Health.ExitCode}
 	}
-	links, err := st.Links(ctx)
-	if err != nil {
-		return err
+	return nil
+}
+
+// checkFailed ends status --check with the exit code of what it found; the headline is already printed.
+type checkFailed struct{ code int }
+
+func (e *checkFailed) Error() string { return fmt.Sprintf("status --check: exit %d", e.code) }
+
+type statusCheckJSON struct {
+	SchemaVersion int       `json:"schema_version"`
+	Now           time.Time `json:"now"`
+	statusHealth
+}
+
+func statusWriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<mailbox>" and "&" read as written
+	return enc.Encode(v)
+}
+
+// statusInput is everything status reads, so that buildStatus is a pure function of it.
+type statusInput struct {
+	now       time.Time
+	zone      *time.Location
+	zoneName  string
+	maxAge    time.Duration
+	show      int                 // passes to list
+	history   []calsync.RunRecord // every recorded run, newest first, without summaries
+	recent    []calsync.RunRecord // the newest runs with their summaries
+	states    map[string]calsync.MailboxState
+	links     map[string]calsync.Link
+	lock      *calsync.LockHeldError // nil when free
+	resources []tf.Resource
+	problems  []calsync.BookingProblem
+	warnings  []string
+}
+
+func buildStatus(in statusInput) *statusReport {
+	rep := &statusReport{SchemaVersion: statusSchemaVersion, Now: in.now, TimeZone: in.zoneName,
+		Runs: []statusRun{}, Mailboxes: []statusMailbox{}, MailboxErrors: []statusMailboxError{}, HeldBack: []statusHeld{},
+		BookingProblems: in.problems, Warnings: in.warnings}
+	if rep.Warnings == nil {
+		rep.Warnings = []string{}
 	}
-	problems, err := st.BookingProblems(ctx)
-	if err != nil {
-		return err
+	if rep.BookingProblems == nil {
+		rep.BookingProblems = []calsync.BookingProblem{}
 	}
-	var out struct {
-		Runs      []statusRun     `json:"runs"`
-		Mailboxes []statusMailbox `json:"mailboxes"`
-		Held      int             `json:"held_deletes"`
-		Warnings  []string        `json:"warnings"` // credential expiry; never null
-		// Problems are bookings left alone until someone acts (bad TF rows, refused for good, old events).
-		Problems []calsync.BookingProblem `json:"booking_problems,omitempty"`
+	if in.lock != nil {
+		rep.Lock = &statusLock{PID: in.lock.PID, Host: in.lock.Host, Since: in.lock.Since, Hung: in.lock.Stale}
 	}
-	out.Warnings = credentialWarnings(cfg, f.Now())
-	out.Problems = problems
-	for _, r := range records {
-		sr := statusRun{ID: r.ID, Started: r.StartedAt, Finished: r.FinishedAt, ExitCode: r.ExitCode}
+
+	// Mailboxes, with their TF resource.
+	linked := map[string]int{}
+	for _, l := range in.links {
+		if !l.Detached {
+			linked[l.Mailbox]++
+			rep.LinkedEvents++
+		}
+	}
+	byMailbox := map[string]tf.Resource{}
+	for _, r := range in.resources {
+		if r.Email != "" {
+			byMailbox[strings.ToLower(strings.TrimSpace(r.Email))] = r
+		}
+	}
+	for mb, s := range in.states {
+		r := byMailbox[strings.ToLower(mb)]
+		m := statusMailbox{Mailbox: mb, ResourceID: r.ID, Name: r.Name, Linked: linked[mb], LastSync: s.LastSync,
+			Status: "ok", LastError: s.LastError, ConsecutiveFailures: s.ConsecutiveFailures, HeldDeletes: s.HeldDeletes}
+		if s.LastError != "" {
+			m.Status = "failing"
+		}
+		rep.Mailboxes = append(rep.Mailboxes, m)
+		rep.HeldDeletes += s.HeldDeletes
+	}
+	sort.Slice(rep.Mailboxes, func(i, j int) bool { return rep.Mailboxes[i].Mailbox < rep.Mailboxes[j].Mailbox })
+	ids := map[string]int{}
+	for i := range rep.Mailboxes {
+		m := &rep.Mailboxes[i]
+		if m.LastError == "" {
+			continue
+		}
+		text := strings.ReplaceAll(m.LastError, m.Mailbox, "<mailbox>")
+		k, ok := ids[text]
+		if !ok {
+			k = len(rep.MailboxErrors)
+			ids[text] = k
+			rep.MailboxErrors = append(rep.MailboxErrors, statusMailboxError{ID: fmt.Sprintf("E%d", k+1), Error: text})
+		}
+		rep.MailboxErrors[k].Mailboxes++
+		m.ErrorID = rep.MailboxErrors[k].ID
+	}
+
+	// The bookings the last finished pass held back.
+	for _, r := range in.recent {
+		if r.Outcome != calsync.RunPass || r.Summary == nil {
+			continue
+		}
+		var sum struct {
+			Report *struct {
+				Results []struct {
+					BookingID string `json:"booking_id"`
+					Mailbox   string `json:"mailbox"`
+					Reason    string `json:"reason"`
+					Held      bool   `json:"held"`
+				} `json:"results"`
+			} `json:"report"`
+		}
+		if json.Unmarshal(r.Summary, &sum) == nil && sum.Report != nil {
+			for _, res := range sum.Report.Results {
+				if res.Held {
+					rep.HeldBack = append(rep.HeldBack, statusHeld{BookingID: res.BookingID, Mailbox: res.Mailbox, Reason: res.Reason})
+				}
+			}
+		}
+		break
+	}
+
+	rep.Runs = collapseRuns(in.history, in.recent, in.show)
+	rep.Health = assessHealth(in, rep)
+	rep.inZone(in.zone)
+	return rep
+}
+
+// inZone writes every time in TF's zone, so the JSON shows the wall clock the admins read, with its offset.
+func (rep *statusReport) inZone(zone *time.Location) {
+	z := func(t *time.Time) {
+		if !t.IsZero() {
+			*t = t.In(zone)
+		}
+	}
+	z(&rep.Now)
+	z(&rep.Health.LastPass)
+	z(&rep.Health.LastGoodPass)
+	z(&rep.Health.FailingSince)
+	if rep.Lock != nil {
+		z(&rep.Lock.Since)
+	}
+	for i := range rep.Runs {
+		z(&rep.Runs[i].Started)
+		z(&rep.Runs[i].Finished)
+		z(&rep.Runs[i].Since)
+	}
+	for i := range rep.Mailboxes {
+		z(&rep.Mailboxes[i].LastSync)
+	}
+	for i := range rep.BookingProblems {
+		z(&rep.BookingProblems[i].Since)
+	}
+}
+
+// collapseRuns lists the newest passes, folding runs that repeat the one before them (same outcome, exit code
+// and error) into one row with a count: twelve failed passes with the same 600-character error are one row.
+func collapseRuns(history, recent []calsync.RunRecord, show int) []statusRun {
+	changes := map[string]int{}
+	for _, r := range recent {
 		var sum struct {
 			Report *struct {
 				Mailboxes []struct{ Created, Updated, Deleted, MovedInTF int } `json:"mailboxes"`
 			} `json:"report"`
-			Error string `json:"error"`
 		}
-		if json.Unmarshal(r.Summary, &sum) == nil {
-			sr.Error = sum.Error
-			if sum.Report != nil {
-				for _, m := range sum.Report.Mailboxes {
-					sr.Changes += m.Created + m.Updated + m.Deleted + m.MovedInTF
-				}
+		if json.Unmarshal(r.Summary, &sum) == nil && sum.Report != nil {
+			for _, m := range sum.Report.Mailboxes {
+				changes[r.ID] += m.Created + m.Updated + m.Deleted + m.MovedInTF
 			}
 		}
-		out.Runs = append(out.Runs, sr)
 	}
-	linked := map[string]int{}
-	for _, l := range links {
-		if !l.Detached {
-			linked[l.Mailbox]++
+	out := []statusRun{}
+	for _, r := range history {
+		n := len(out)
+		if n > 0 && out[n-1].Outcome == r.Outcome && out[n-1].ExitCode == r.ExitCode && out[n-1].Error == r.Error &&
+			changes[r.ID] == 0 && out[n-1].Changes == 0 && r.Outcome != calsync.RunRunning {
+			out[n-1].Repeats++
+			out[n-1].Since = r.StartedAt
+			continue
+		}
+		if n == show {
+			break
+		}
+		out = append(out, statusRun{ID: r.ID, Started: r.StartedAt, Finished: r.FinishedAt, Outcome: r.Outcome,
+			ExitCode: r.ExitCode, Error: r.Error, Changes: changes[r.ID]})
+	}
+	return out
+}
+
+// assessHealth makes the headline and the exit code of status --check.
+func assessHealth(in statusInput, rep *statusReport) statusHealth {
+	h := statusHealth{MaxAgeMinutes: in.maxAge.Minutes()}
+	at := func(t time.Time) string { return statusShortTime(t, in.now, in.zone) }
+
+	// The passes that ran, newest first. A run still marked running is the one holding the lock, when it is
+	// held, or else one that was killed before it could record how it ended.
+	var passes []calsync.RunRecord
+	current := in.lock != nil
+	for _, r := range in.history {
+		switch {
+		case r.Outcome == calsync.RunLockHeld:
+			continue
+		case r.Outcome == calsync.RunPass && r.ExitCode == ExitInterrupted:
+			// Stopped at a safe point, to resume at the next tick: neither a failure nor a success. Passes that
+			// are always stopped (a time limit too short) still alarm: no pass succeeds within --max-age.
+			continue
+		case r.Outcome == calsync.RunRunning:
+			if current {
+				current = false
+				continue
+			}
+			r.ExitCode = ExitFailure
+			r.Error = "the pass did not finish: it was killed, or the machine stopped"
+			r.FinishedAt = r.StartedAt
+		}
+		passes = append(passes, r)
+	}
+	var lastGood *calsync.RunRecord
+	for i := range passes {
+		if passes[i].ExitCode == ExitOK {
+			lastGood = &passes[i]
+			break
 		}
 	}
-	for mb, s := range states {
-		out.Mailboxes = append(out.Mailboxes, statusMailbox{Mailbox: mb, LastSync: s.LastSync, LastError: s.LastError,
-			ConsecutiveFailures: s.ConsecutiveFailures, HeldDeletes: s.HeldDeletes, Linked: linked[mb]})
-		out.Held += s.HeldDeletes
+	if lastGood != nil {
+		h.LastGoodPass = lastGood.FinishedAt
 	}
-	sort.Slice(out.Mailboxes, func(i, j int) bool { return out.Mailboxes[i].Mailbox < out.Mailboxes[j].Mailbox })
-	if f.Output == "json" {
-		// Times in [tf] time_zone's offset, like every JSON time (docs/json.md).
-		for i := range out.Runs {
-			out.Runs[i].Started = out.Runs[i].Started.In(cfg.TF.TimeZone)
-			out.Runs[i].Finished = out.Runs[i].Finished.In(cfg.TF.TimeZone)
-		}
-		for i := range out.Mailboxes {
-			out.Mailboxes[i].LastSync = out.Mailboxes[i].LastSync.In(cfg.TF.TimeZone)
-		}
-		for i := range out.Problems {
-			out.Problems[i].Since = out.Problems[i].Since.In(cfg.TF.TimeZone)
-		}
-		if out.Runs == nil {
-			out.Runs = []statusRun{}
-		}
-		if out.Mailboxes == nil {
-			out.Mailboxes = []statusMailbox{}
-		}
-		return f.setJSON(out)
+	lastGoodText := "no pass has succeeded yet"
+	if lastGood != nil {
+		lastGoodText = "last good pass " + at(lastGood.FinishedAt)
 	}
-	w := f.IO.Out
-	zone := cfg.TF.TimeZone
-	for _, warn := range out.Warnings {
-		fmt.Fprintf(w, "Warning: %s.\n\n", warn)
+
+	if in.lock != nil && in.lock.Stale {
+		h.State, h.ExitCode = healthHung, ExitLockStale
+		h.Reason = fmt.Sprintf("pid %d on %s has held the run lock since %s, far longer than a pass takes: end that process",
+			in.lock.PID, in.lock.Host, at(in.lock.Since))
+		h.Headline = fmt.Sprintf("HUNG: %s; %s", h.Reason, lastGoodText)
+		return h
 	}
-	fmt.Fprintln(w, "Last passes:")
+	if len(passes) == 0 {
+		h.State, h.ExitCode = healthNever, ExitFailure
+		h.Reason = "no pass is recorded in this state store: check that the scheduled task runs 'tfsync sync' with this configuration"
+		h.Headline = "NO PASS YET: " + h.Reason
+		return h
+	}
+	last := passes[0]
+	h.LastPass = last.FinishedAt
+	if age := in.now.Sub(last.FinishedAt); age > in.maxAge {
+		h.State, h.ExitCode = healthStale, ExitFailure
+		h.Reason = fmt.Sprintf("no pass for %s (more than %s): check that the scheduled task still runs", statusAge(age), statusAge(in.maxAge))
+		h.Headline = fmt.Sprintf("STALE: last pass %s (%s); %s; %s", statusAgo(age), at(last.FinishedAt), h.Reason, lastGoodText)
+		return h
+	}
+	if last.ExitCode == ExitOK {
+		h.State, h.ExitCode = healthOK, ExitOK
+		h.Headline = fmt.Sprintf("OK: last pass %s, %d events in step", statusAgo(in.now.Sub(last.FinishedAt)), rep.LinkedEvents)
+		if rep.Lock != nil {
+			h.Headline += fmt.Sprintf("; a pass is running since %s (pid %d)", at(rep.Lock.Since), rep.Lock.PID)
+		}
+		if rep.HeldDeletes > 0 {
+			h.State, h.ExitCode = healthHeld, ExitHeld
+			h.Headline = fmt.Sprintf("HELD: %d deletes held back by max_delete_percent: check them with 'tfsync dry-run', apply them with 'tfsync sync --force'", rep.HeldDeletes)
+		}
+		return h
+	}
+	// The last pass failed: since when, and how many passes in a row.
+	streak := 0
+	for _, p := range passes {
+		if p.ExitCode == ExitOK {
+			break
+		}
+		streak++
+		h.FailingSince = p.StartedAt
+	}
+	h.FailingPasses = streak
+	h.ExitCode = last.ExitCode
+	h.Reason = statusOneLine(last.Error, 200)
+	if last.ExitCode == ExitPartial {
+		// "some mailboxes failed" says little: name the first failing mailbox and why.
+		var failing []statusMailbox
+		for _, m := range rep.Mailboxes {
+			if m.LastError != "" {
+				failing = append(failing, m)
+			}
+		}
+		if len(failing) > 0 {
+			h.Reason = statusOneLine(failing[0].Mailbox+": "+failing[0].LastError, 200)
+			if len(failing) > 1 {
+				h.Reason += fmt.Sprintf(" (and %d more mailboxes)", len(failing)-1)
+			}
+		}
+	}
+	word := "FAILING"
+	switch last.ExitCode {
+	case ExitPartial:
+		h.State, word = healthPartial, "PARTIAL"
+	case ExitHeld:
+		h.State, word = healthHeld, "HELD"
+	default:
+		h.State = healthFailing
+	}
+	passesText := "1 pass"
+	if streak != 1 {
+		passesText = fmt.Sprintf("%d passes", streak)
+	}
+	h.Headline = fmt.Sprintf("%s since %s (%s): %s; %s", word, at(h.FailingSince), passesText, h.Reason, lastGoodText)
+	return h
+}
+
+// printStatus writes the text form.
+func printStatus(w io.Writer, rep *statusReport, zone *time.Location) {
+	full := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.In(zone).Format(timeWithZone)
+	}
+	fmt.Fprintln(w, rep.Health.Headline)
+	fmt.Fprintf(w, "Now %s (%s); a pass older than %s alarms 'tfsync status --check'.\n", full(rep.Now), rep.TimeZone, statusAge(time.Duration(rep.Health.MaxAgeMinutes*float64(time.Minute))))
+
+	fmt.Fprintln(w)
+	switch {
+	case rep.Lock == nil:
+		fmt.Fprintln(w, "Run lock: free (no pass is running).")
+	case rep.Lock.Hung:
+		fmt.Fprintf(w, "Run lock: HUNG: held by pid %d on %s since %s (%s): end that process.\n", rep.Lock.PID, rep.Lock.Host, full(rep.Lock.Since), statusAge(rep.Now.Sub(rep.Lock.Since)))
+	default:
+		fmt.Fprintf(w, "Run lock: a pass is running: pid %d on %s since %s.\n", rep.Lock.PID, rep.Lock.Host, full(rep.Lock.Since))
+	}
+
+	fmt.Fprintln(w, "\nLast passes (newest first; repeats folded):")
 	t := newTable(w)
-	fmt.Fprintf(t, "%s\tTOOK\tEXIT\tCHANGES\tERROR\n", zoneHeader("STARTED", zone))
-	for _, r := range out.Runs {
+	fmt.Fprintln(t, "STARTED\tTOOK\tEXIT\tCHANGES\tRESULT")
+	for _, r := range rep.Runs {
 		took := "-"
 		if !r.Finished.IsZero() {
 			took = r.Finished.Sub(r.Started).Round(10 * time.Millisecond).String()
 		}
-		fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%s\n", r.Started.In(zone).Format("2006-01-02 15:04:05"), took, r.ExitCode, r.Changes, r.Error)
+		result := "ok"
+		switch {
+		case r.Outcome == calsync.RunLockHeld:
+			result = "left at once: another pass held the run lock"
+		case r.Outcome == calsync.RunRunning:
+			result = "running, or did not finish"
+		case r.Error != "":
+			result = statusOneLine(r.Error, 160)
+		}
+		if r.Repeats > 0 {
+			result = fmt.Sprintf("%d times since %s: %s", r.Repeats+1, statusShortTime(r.Since, rep.Now, zone), result)
+		}
+		fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%s\n", full(r.Started), took, r.ExitCode, r.Changes, result)
 	}
 	t.Flush()
-	if len(out.Runs) == 0 {
+	if len(rep.Runs) == 0 {
 		fmt.Fprintln(w, "  (no pass has run yet)")
+	}
+
+	if len(rep.MailboxErrors) > 0 {
+		fmt.Fprintln(w, "\nMailbox errors (each once, with how many mailboxes have it):")
+		for _, e := range rep.MailboxErrors {
+			n := "1 mailbox"
+			if e.Mailboxes != 1 {
+				n = fmt.Sprintf("%d mailboxes", e.Mailboxes)
+			}
+			fmt.Fprintf(w, "  %s  %s: %s\n", e.ID, n, statusOneLine(e.Error, 300))
+		}
 	}
 	fmt.Fprintln(w, "\nMailboxes:")
 	t = newTable(w)
-	fmt.Fprintf(t, "MAILBOX\tLINKED\t%s\tHELD DELETES\tSTATUS\n", zoneHeader("LAST SYNC", zone))
-	for _, m := range out.Mailboxes {
-		last := "-"
-		if !m.LastSync.IsZero() {
-			last = m.LastSync.In(zone).Format("2006-01-02 15:04")
+	fmt.Fprintln(t, "MAILBOX\tRESOURCE\tLINKED\tLAST SYNC\tHELD DELETES\tSTATUS")
+	for _, m := range rep.Mailboxes {
+		res := "-"
+		if m.ResourceID != "" {
+			res = m.ResourceID + " " + m.Name
 		}
 		status := "ok"
 		if m.LastError != "" {
-			status = fmt.Sprintf("failing (%d passes): %s", m.ConsecutiveFailures, m.LastError)
+			status = fmt.Sprintf("failing (%d passes): %s", m.ConsecutiveFailures, m.ErrorID)
 		}
-		fmt.Fprintf(t, "%s\t%d\t%s\t%d\t%s\n", m.Mailbox, m.Linked, last, m.HeldDeletes, status)
+		fmt.Fprintf(t, "%s\t%s\t%d\t%s\t%d\t%s\n", m.Mailbox, res, m.Linked, full(m.LastSync), m.HeldDeletes, status)
 	}
 	t.Flush()
-	if out.Held > 0 {
-		fmt.Fprintf(w, "\n%d deletes are held back. Check them with 'tfsync dry-run'; apply them with 'tfsync sync --force'.\n", out.Held)
+	if len(rep.Mailboxes) == 0 {
+		fmt.Fprintln(w, "  (no mailbox has been synced yet)")
 	}
-	printBookingProblems(w, out.Problems, zone)
-	return nil
+	if len(rep.HeldBack) > 0 {
+		fmt.Fprintln(w, "\nHeld back by max_delete_percent (check with 'tfsync dry-run'; apply with 'tfsync sync --force'):")
+		t = newTable(w)
+		fmt.Fprintln(t, "BOOKING\tMAILBOX\tWHY")
+		for _, h := range rep.HeldBack {
+			fmt.Fprintf(t, "%s\t%s\t%s\n", h.BookingID, h.Mailbox, h.Reason)
+		}
+		t.Flush()
+	} else if rep.HeldDeletes > 0 {
+		fmt.Fprintf(w, "\n%d deletes are held back. Check them with 'tfsync dry-run'; apply them with 'tfsync sync --force'.\n", rep.HeldDeletes)
+	}
+	printBookingProblems(w, rep.BookingProblems, zone)
+}
+
+// statusShortTime writes a time for a headline: the time of day with the zone when it is today, else with the date.
+func statusShortTime(t, now time.Time, zone *time.Location) string {
+	lt, ln := t.In(zone), now.In(zone)
+	if lt.YearDay() == ln.YearDay() && lt.Year() == ln.Year() {
+		return lt.Format("15:04 MST")
+	}
+	return lt.Format("2006-01-02 15:04 MST")
+}
+
+// ago says how long ago, rounded for a person.
+func statusAgo(d time.Duration) string {
+	return statusAge(d) + " ago"
+}
+
+func statusAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		h := int(d.Hours())
+		if m := int(d.Minutes()) - 60*h; m > 0 {
+			return fmt.Sprintf("%d h %d min", h, m)
+		}
+		return fmt.Sprintf("%d h", h)
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// statusOneLine shortens an error to its first line and at most n characters.
+func statusOneLine(s string, n int) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }

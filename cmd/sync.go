@@ -3,10 +3,12 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	calsync "tfsync/sync"
@@ -46,9 +48,11 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 
 func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	ctx, runID := f.startRun(ctx)
+	started := f.Now()
 	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full || opts.Rebuild, Force: opts.Force,
 		Rebuild: opts.Rebuild, Lock: true, CreateInstallation: true})
 	if err != nil {
+		recordUnstarted(ctx, f, runID, started, err)
 		// A pass that cannot even start (stale lock, TF unreadable, backend misconfigured) is mailed too.
 		notifyAfterRun(ctx, f, nil, runID, nil, err)
 		return err
@@ -56,17 +60,21 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	defer p.Close()
 	p.scope = opts.Resources
 	logExpiryDaily(ctx, p.cfg, p.store, f.Now())
+	ctx, waits := f.watchPass(ctx)
+	// Recorded as running first: a pass that hangs or is killed shows in status as one that never finished.
+	putRun(ctx, f, p.store, calsync.RunRecord{ID: runID, StartedAt: started, Outcome: calsync.RunRunning})
 	report, err := p.engine.Sync(ctx)
+	f.endWatch(ctx, waits)
 	if err != nil {
 		err = explainExpired(p.cfg, f.Now(), err)
-		recordRun(ctx, f, p, runID, nil, err)
+		recordRun(ctx, f, p, runID, started, nil, err)
 		return err
 	}
 	if err := printReport(f, report, p.cfg.TF.TimeZone, opts.Resources); err != nil {
 		return err
 	}
 	err = explainExpired(p.cfg, f.Now(), report.Err())
-	recordRun(ctx, f, p, runID, report, err)
+	recordRun(ctx, f, p, runID, started, report, err)
 	return err
 }
 
@@ -74,19 +82,52 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 const keepRuns = 1000
 
 // recordRun keeps a history of passes for `tfsync status` and list-resources.
-func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsync.Report, runErr error) {
+func recordRun(ctx context.Context, f *Factory, p *pass, runID string, started time.Time, r *calsync.Report, runErr error) {
 	// A scoped pass is recorded with its scope, so status and show can tell it from a whole pass.
 	summary, _ := json.Marshal(struct {
 		Report *calsync.Report `json:"report,omitempty"`
 		Error  string          `json:"error,omitempty"`
 		Scope  []string        `json:"scope,omitempty"`
 	}{r, errString(runErr), p.scope})
-	started := f.Now()
-	if r != nil {
-		started = r.Started
+	putRun(ctx, f, p.store, calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr),
+		Summary: summary, Outcome: calsync.RunPass, Error: errString(runErr)})
+	logPassEnd(ctx, r, runErr)
+	notifyAfterRun(ctx, f, p, runID, r, runErr)
+}
+
+// recordUnstarted records a pass that could not start: it found the run lock held (left at once, or exit 6 when
+// held far too long), or TF, the store or the backend could not be opened. Without a configuration there is no
+// store to record in.
+func recordUnstarted(ctx context.Context, f *Factory, runID string, started time.Time, runErr error) {
+	cfg, _, err := f.LoadConfig(f.ConfigPath)
+	if err != nil {
+		return
 	}
-	err := p.store.Update(context.WithoutCancel(ctx), func(tx *calsync.StoreTx) error {
-		if err := tx.PutRun(calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr), Summary: summary}); err != nil {
+	st, err := f.OpenStore(ctx, cfg)
+	if err != nil {
+		return // the store itself is the problem; the error says so
+	}
+	defer st.Close()
+	outcome := calsync.RunPass
+	switch {
+	case errors.Is(runErr, calsync.ErrLockStale):
+		outcome = calsync.RunLockStale
+	case errors.Is(runErr, calsync.ErrLockHeld):
+		outcome = calsync.RunLockHeld
+	}
+	summary, _ := json.Marshal(struct {
+		Error string `json:"error,omitempty"`
+	}{errString(runErr)})
+	putRun(ctx, f, st, calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr),
+		Summary: summary, Outcome: outcome, Error: errString(runErr)})
+	if outcome == calsync.RunPass {
+		logPassEnd(ctx, nil, runErr)
+	}
+}
+
+func putRun(ctx context.Context, f *Factory, st *calsync.Store, rec calsync.RunRecord) {
+	err := st.Update(context.WithoutCancel(ctx), func(tx *calsync.StoreTx) error {
+		if err := tx.PutRun(rec); err != nil {
 			return err
 		}
 		// A pass every two minutes is a quarter of a million runs a year; status needs only the recent ones.
@@ -94,10 +135,33 @@ func recordRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsyn
 		return err
 	})
 	if err != nil {
-		l := f.Logger(runID)
+		l := f.Logger(rec.ID)
 		l.Warn().Err(err).Msg("record the run in the state store")
 	}
-	notifyAfterRun(ctx, f, p, runID, r, runErr)
+}
+
+// logPassEnd ends a pass's log with one line saying how it went, so the log file alone answers "what did the
+// 10:05 pass do?" when the scheduler threw its report away.
+func logPassEnd(ctx context.Context, r *calsync.Report, runErr error) {
+	ev := zerolog.Ctx(ctx).Info()
+	if runErr != nil {
+		ev = zerolog.Ctx(ctx).Warn()
+	}
+	ev = ev.Int("exit_code", ExitCode(runErr))
+	if r != nil {
+		var t calsync.MailboxSummary
+		for _, m := range r.Mailboxes {
+			t.Created += m.Created
+			t.Updated += m.Updated
+			t.Deleted += m.Deleted
+			t.MovedInTF += m.MovedInTF
+			t.Errors += m.Errors
+		}
+		ev = ev.Int("mailboxes", len(r.Mailboxes)).Int("created", t.Created).Int("updated", t.Updated).
+			Int("deleted", t.Deleted).Int("moved_in_tf", t.MovedInTF).Int("errors", t.Errors).Int("held", r.Held).
+			Float64("seconds", r.Finished.Sub(r.Started).Round(time.Millisecond).Seconds())
+	}
+	ev.Msg("pass finished")
 }
 
 func errString(err error) string {
@@ -107,13 +171,15 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// printReport writes a pass's result to stdout. Times are local in zone; scope is the --resource list of a
-// scoped pass.
+// printReport writes a pass's result to stdout. The text starts with the time and the run id, so a report a
+// scheduler appends to a file can be told from the next one and found in the log. Times are local in zone; scope is
+// the --resource list of a scoped pass.
 func printReport(f *Factory, r *calsync.Report, zone *time.Location, scope []string) error {
 	if f.Output == "json" {
 		return f.setJSON(newReportJSON(r, zone, scope))
 	}
 	w := f.IO.Out
+	fmt.Fprintf(w, "%s  run %s\n", r.Started.In(zone).Format(timeWithZone), r.RunID)
 	if len(scope) > 0 {
 		fmt.Fprintf(w, "Scoped pass: only the mailboxes of %s.\n", strings.Join(scope, ", "))
 	}

@@ -209,7 +209,8 @@ func (e *Engine) Observe(ctx context.Context) (*PlanInput, error) {
 		}
 	}
 	e.settleDeferred(in, deferred)
-	if failed > 0 && failed == len(obs) && (errors.Is(firstErr, exchange.ErrAuth) || errors.Is(firstErr, exchange.ErrUnavailable)) {
+	// Not one calendar read is the same alarm whatever the cause (credentials, network, throttling): exit 3.
+	if failed > 0 && failed == len(obs) {
 		return in, fmt.Errorf("%w: %w", ErrAllMailboxesFailed, firstErr)
 	}
 	return in, nil
@@ -360,6 +361,7 @@ type MailboxSummary struct {
 	Held      int    `json:"held"`
 	Errors    int    `json:"errors"`
 	ReadError string `json:"read_error,omitempty"`
+	Status    string `json:"status"` // see mailboxStatus
 }
 
 // Err summarises the report as the error the exit code is made from (nil when all went well).
@@ -398,6 +400,7 @@ func (r *Report) summarise(in *PlanInput) {
 		if o.Err != nil {
 			s.ReadError = o.Err.Error()
 			if !o.OrphanOnly {
+				s.Errors++
 				r.Failed++
 			}
 		}
@@ -437,8 +440,10 @@ func (r *Report) summarise(in *PlanInput) {
 	}
 	r.Mailboxes = r.Mailboxes[:0]
 	for _, s := range by {
+		s.Status = mailboxStatus(s)
 		r.Mailboxes = append(r.Mailboxes, *s)
 	}
+	r.Skipped = skippedOnPurpose(r.Skipped, in)
 	sort.Slice(r.Mailboxes, func(i, j int) bool { return r.Mailboxes[i].Mailbox < r.Mailboxes[j].Mailbox })
 }
 

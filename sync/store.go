@@ -95,7 +95,17 @@ type RunRecord struct {
 	FinishedAt time.Time // zero while the pass runs, or when it died
 	ExitCode   int
 	Summary    []byte // JSON; nil for none
+	Outcome    string // RunPass (the default), RunRunning, RunLockHeld or RunLockStale
+	Error      string // the run's error, if any
 }
+
+// Run outcomes: what a run record stands for.
+const (
+	RunPass      = "pass"       // the pass ran; ExitCode says how it went
+	RunRunning   = "running"    // the pass started and has not finished: it still runs, or it was killed
+	RunLockHeld  = "lock_held"  // it left at once: another pass held the run lock
+	RunLockStale = "lock_stale" // another pass had held the run lock far too long (exit 6)
+)
 
 // Store is the SQLite mapping store. Its methods are safe for concurrent use; several processes may open the same
 // file (the run lock, not the store, keeps two passes apart).
@@ -481,11 +491,20 @@ func (s *Store) MailboxStates(ctx context.Context) (map[string]MailboxState, err
 
 // Runs returns up to limit runs, newest first; limit <= 0 returns them all.
 func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
+	return s.runs(ctx, limit, "summary")
+}
+
+// RunHistory is Runs without the summaries, which can be large: enough to tell how the passes went.
+func (s *Store) RunHistory(ctx context.Context, limit int) ([]RunRecord, error) {
+	return s.runs(ctx, limit, "NULL")
+}
+
+func (s *Store) runs(ctx context.Context, limit int, summary string) ([]RunRecord, error) {
 	if limit <= 0 {
 		limit = -1 // SQLite's "no limit"
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, started_at, finished_at, exit_code, summary FROM runs
-		ORDER BY started_at DESC, id DESC LIMIT ?`, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, started_at, finished_at, exit_code, `+summary+`, outcome, error
+		FROM runs ORDER BY started_at DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, s.wrapErr("read runs from", err)
 	}
@@ -495,7 +514,7 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]RunRecord, error) {
 		var r RunRecord
 		var summary sql.NullString
 		if err := rows.Scan(&r.ID, storeTimeDest{&r.StartedAt}, storeTimeDest{&r.FinishedAt}, &r.ExitCode,
-			&summary); err != nil {
+			&summary, &r.Outcome, &r.Error); err != nil {
 			return nil, s.wrapErr("read runs from", err)
 		}
 		if summary.Valid {

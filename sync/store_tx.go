@@ -129,10 +129,15 @@ func (tx *StoreTx) PutRun(r RunRecord) error {
 		}
 		summary = string(r.Summary)
 	}
-	_, err := tx.exec("put run "+r.ID+" in", `INSERT INTO runs (id, started_at, finished_at, exit_code, summary)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
-		finished_at = excluded.finished_at, exit_code = excluded.exit_code, summary = excluded.summary`,
-		r.ID, storeTime(r.StartedAt), storeTime(r.FinishedAt), r.ExitCode, summary)
+	outcome := r.Outcome
+	if outcome == "" {
+		outcome = RunPass
+	}
+	_, err := tx.exec("put run "+r.ID+" in", `INSERT INTO runs (id, started_at, finished_at, exit_code, summary,
+		outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
+		finished_at = excluded.finished_at, exit_code = excluded.exit_code, summary = excluded.summary,
+		outcome = excluded.outcome, error = excluded.error`,
+		r.ID, storeTime(r.StartedAt), storeTime(r.FinishedAt), r.ExitCode, summary, outcome, r.Error)
 	return err
 }
 

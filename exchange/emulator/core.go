@@ -198,6 +198,7 @@ func (e *Emulator) Read(ctx context.Context, reqs []exchange.ReadRequest) []exch
 	out := make([]exchange.ReadResult, len(reqs))
 	for i, req := range reqs {
 		out[i] = e.readOne(ctx, req)
+		exchange.NoteReadDone(ctx, req.Mailbox)
 	}
 	return out
 }

@@ -381,6 +381,7 @@ func (c *Client) Read(ctx context.Context, reqs []exchange.ReadRequest) []exchan
 			}
 			res.Mailbox = req.Mailbox
 			out[i] = res
+			exchange.NoteReadDone(ctx, req.Mailbox)
 		})
 	}
 	wg.Wait()

@@ -66,6 +66,7 @@ func (c *Client) do(ctx context.Context, cl call) ([]responseMessage, error) {
 		}
 		log.Debug().Str("op", cl.name).Str("mailbox", cl.mailbox).Int("attempt", attempt).Dur("pause", pause).
 			Err(err).Msg("ews request will be retried")
+		exchange.NoteWait(ctx, cl.mailbox, pause)
 		if err := c.sleep(ctx, pause); err != nil {
 			return nil, fmt.Errorf("%s: %w", cl.name, err)
 		}

@@ -117,6 +117,7 @@ func (c *Client) runBatches(ctx context.Context, calls []*call, handle func(fini
 					Msg("retrying graph request")
 			}
 			for d, cls := range retry {
+				noteWaits(ctx, cls, d)
 				sleeping++
 				go func() {
 					err := c.opts.Sleep(ctx, d)
@@ -260,4 +261,15 @@ func itemBodyBytes(raw json.RawMessage) []byte {
 		}
 	}
 	return raw
+}
+
+// noteWaits counts a pause once per mailbox of the calls that wait it together.
+func noteWaits(ctx context.Context, cls []*call, d time.Duration) {
+	seen := map[string]bool{}
+	for _, cl := range cls {
+		if !seen[cl.mailbox] {
+			seen[cl.mailbox] = true
+			exchange.NoteWait(ctx, cl.mailbox, d)
+		}
+	}
 }

@@ -373,6 +373,7 @@ func (c *Client) do(ctx context.Context, op, mailbox string, kind errorKind, met
 		}
 		c.log(ctx).Debug().Str("mailbox", mailbox).Int("status", o.Status).AnErr("transport", o.Err).
 			Dur("wait", d.Delay).Int("attempt", attempts).Msg("retrying graph request")
+		exchange.NoteWait(ctx, mailbox, d.Delay)
 		if err := c.opts.Sleep(ctx, d.Delay); err != nil {
 			return o, c.failure(op, mailbox, err)
 		}

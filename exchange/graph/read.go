@@ -90,6 +90,9 @@ func (c *Client) Read(ctx context.Context, reqs []exchange.ReadRequest) []exchan
 			} else {
 				t.st.onLookup(c, cl, t.lookup)
 			}
+			if t.st.done {
+				exchange.NoteReadDone(ctx, t.st.req.Mailbox)
+			}
 		}
 		return next
 	})
