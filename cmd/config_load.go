@@ -786,6 +786,11 @@ func (d *configDecoder) decode(doc map[string]any, cfg *Config) {
 		}
 	}
 	cfg.State.Path = resolveConfigPath(d.dir, cfg.State.Path)
+	if cfg.TF.Database != "" && sameFile(cfg.State.Path, cfg.TF.Database) {
+		st.problem("path", "%s names the TF database, the same file as [tf] database (%s): tfsync's state store must be a "+
+			"file of its own (a pass would switch TF's database to WAL and add its tables there): set [state] path to "+
+			"e.g. \"tfsync-state.db\", or remove it to use that name beside the config", st.name("path"), cfg.TF.Database)
+	}
 	st.unknown()
 
 	d.decodeExchange(root, cfg)

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 )
@@ -35,7 +36,7 @@ func NewCmdDryRun(f *Factory, runF func(context.Context, *DryRunOptions) error) 
 
 func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 	ctx, runID := f.startRun(ctx)
-	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full, Force: opts.Force})
+	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full, Force: opts.Force, ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,14 @@ func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 	if report == nil {
 		return err
 	}
-	if perr := printReport(f, report, p.cfg.TF.TimeZone, opts.Resources); perr != nil {
+	var notes []string
+	if p.noStore {
+		notes = append(notes, fmt.Sprintf("No state store yet at %s: this is the plan of a first pass, as if the store were empty.", p.cfg.State.Path))
+	}
+	if n := otherStoreNotice(ctx, p.cfg, p.src); n != "" {
+		notes = append(notes, "A sync from this configuration would be refused (exit 2): "+n)
+	}
+	if perr := printDryRun(f, report, p.cfg.TF.TimeZone, notes, opts.Resources); perr != nil {
 		return perr
 	}
 	return err

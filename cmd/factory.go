@@ -29,6 +29,9 @@ type Factory struct {
 	NewCalendar func(ctx context.Context, cfg *Config) (exchange.Calendar, error)
 	// LoadConfig reads the configuration. The demo replaces it with its embedded default.
 	LoadConfig func(path string) (*Config, []string, error)
+	// StoreWriteProbe checks that a file or folder beside the state store may be written; nil asks the operating
+	// system (calsync.ProbeWrite). Tests running as root, whom file modes do not stop, replace it.
+	StoreWriteProbe calsync.WriteProbe
 
 	// jsonResult is the command's JSON result, written by run with the error (jsonout.go); jsonWritten is set once
 	// it is out.
@@ -78,11 +81,12 @@ func (f *Factory) OpenSource(cfg *Config) (tf.Source, error) {
 	return src, nil
 }
 
-// OpenStore opens the mapping store.
+// OpenStore opens the mapping store for a sync pass, creating and migrating it as needed. The commands that only
+// read use OpenStoreReadOnly.
 func (f *Factory) OpenStore(ctx context.Context, cfg *Config) (*calsync.Store, error) {
 	st, err := calsync.OpenStore(ctx, cfg.State.Path, f.Now)
 	if err != nil {
-		return nil, fmt.Errorf("open state store ([state] path in %s): %w", cfg.Path, err)
+		return nil, storeOpenError(cfg, err)
 	}
 	return st, nil
 }

@@ -2,10 +2,14 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	calsync "tfsync/sync"
 )
 
 // ListResourcesOptions are list-resources' flags.
@@ -79,22 +83,28 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 	if err != nil {
 		return fmt.Errorf("read resources from TF: %w", err)
 	}
-	st, err := f.OpenStore(ctx, cfg)
-	if err != nil {
+	// Read-only: never create or migrate the store the scheduler writes. Without one, the resources are still
+	// listed, none of them linked or synced yet.
+	links := map[string]calsync.Link{}
+	states := map[string]calsync.MailboxState{}
+	var problems []calsync.BookingProblem
+	st, err := f.OpenStoreReadOnly(ctx, cfg)
+	switch {
+	case errors.Is(err, calsync.ErrStoreMissing):
+		zerolog.Ctx(ctx).Warn().Str("path", cfg.State.Path).Msg("no state store yet: no sync pass has run with this configuration, so nothing is linked")
+	case err != nil:
 		return err
-	}
-	defer st.Close()
-	links, err := st.Links(ctx)
-	if err != nil {
-		return err
-	}
-	states, err := st.MailboxStates(ctx)
-	if err != nil {
-		return err
-	}
-	problems, err := st.BookingProblems(ctx)
-	if err != nil {
-		return err
+	default:
+		defer st.Close()
+		if links, err = st.Links(ctx); err != nil {
+			return err
+		}
+		if states, err = st.MailboxStates(ctx); err != nil {
+			return err
+		}
+		if problems, err = st.BookingProblems(ctx); err != nil {
+			return err
+		}
 	}
 	linked := map[string]int{}
 	linkedEvents := map[string]map[string]bool{}

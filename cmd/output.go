@@ -46,7 +46,9 @@ func printPlanTable(w io.Writer, r *calsync.Report, zone *time.Location) {
 		shown++
 	}
 	t.Flush()
-	if shown == 0 {
+	if unread, _ := unreadCalendars(r); shown == 0 && unread > 0 {
+		fmt.Fprintln(w, "Nothing to do in the calendars that were read; the others are listed above.")
+	} else if shown == 0 {
 		fmt.Fprintln(w, "Nothing to do: TF and the calendars are in step.")
 	}
 	fmt.Fprintln(w)

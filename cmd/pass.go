@@ -26,6 +26,8 @@ type pass struct {
 	engine *calsync.Engine
 	lock   *calsync.RunLock
 	scope  []string // --resource of a scoped pass
+	// noStore: no state store exists yet; a dry-run plans against an empty one in memory.
+	noStore bool
 }
 
 func (p *pass) Close() {
@@ -50,6 +52,8 @@ type passOptions struct {
 	Force     bool
 	Rebuild   bool
 	Lock      bool
+	// ReadOnly opens the store read-only (dry-run); a missing store is planned against as empty.
+	ReadOnly bool
 	// CreateInstallation lets the pass create the installation id in TF's database (sync; dry-run only reads it).
 	CreateInstallation bool
 }
@@ -69,6 +73,13 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		return nil, err
 	}
 	p := &pass{cfg: cfg}
+	if !o.ReadOnly {
+		// Before the lock (whose file lives in the same folder) and before any calendar: one message naming the
+		// file, its owner and this account, instead of every action failing with "readonly database".
+		if err := f.CheckStoreWritable(cfg); err != nil {
+			return nil, fmt.Errorf("%w. This pass changed nothing and contacted no calendar", err)
+		}
+	}
 	if o.Lock {
 		p.lock, err = calsync.AcquireRunLock(cfg.State.Path, f.Now(), lockStaleAfter)
 		if err != nil {
@@ -88,13 +99,25 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		moved, err := calsync.RebuildStore(cfg.State.Path, f.Now)
 		if err != nil {
 			p.Close()
+			if errors.Is(err, calsync.ErrStoreHoldsTF) {
+				return nil, storeOpenError(cfg, err)
+			}
 			return nil, fmt.Errorf("move the state store aside: %w", err)
 		}
 		if moved != "" {
 			log.Warn().Str("moved_to", moved).Msg("state store moved aside; every event is relinked through its booking id")
 		}
 	}
-	if p.store, err = f.OpenStore(ctx, cfg); err != nil {
+	if o.ReadOnly {
+		p.store, err = f.OpenStoreReadOnly(ctx, cfg)
+		if errors.Is(err, calsync.ErrStoreMissing) {
+			p.noStore = true
+			p.store, err = calsync.OpenEmptyStore(ctx, cfg.State.Path, f.Now)
+		}
+	} else {
+		p.store, err = f.OpenStore(ctx, cfg)
+	}
+	if err != nil {
 		p.Close()
 		return nil, err
 	}

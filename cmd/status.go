@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -158,7 +159,11 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := f.OpenStore(ctx, cfg)
+	// Read-only: status run as another account must not create or migrate the store the scheduler writes.
+	st, err := f.OpenStoreReadOnly(ctx, cfg)
+	if errors.Is(err, calsync.ErrStoreMissing) {
+		return printStatusWithoutStore(f, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -653,4 +658,20 @@ func statusOneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// printStatusWithoutStore answers status before any pass has created the state store, which status never does.
+func printStatusWithoutStore(f *Factory, cfg *Config) error {
+	if f.Output == "json" {
+		return f.setJSON(struct {
+			Runs      []statusRun     `json:"runs"`
+			Mailboxes []statusMailbox `json:"mailboxes"`
+			Held      int             `json:"held_deletes"`
+			NoStore   bool            `json:"no_state_store"`
+			Warnings  []string        `json:"warnings"`
+		}{Runs: []statusRun{}, Mailboxes: []statusMailbox{}, NoStore: true, Warnings: credentialWarnings(cfg, f.Now())})
+	}
+	fmt.Fprintf(f.IO.Out, "No state store yet at %s: no sync pass has run with this configuration. The first "+
+		"`tfsync sync` creates it; run it as the account the scheduler uses.\n", cfg.State.Path)
+	return nil
 }

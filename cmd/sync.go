@@ -20,6 +20,8 @@ type SyncOptions struct {
 	Full      bool
 	Force     bool
 	Rebuild   bool
+	// TakeOver moves the TF database's claim to this state store when another one holds it.
+	TakeOver bool
 }
 
 // NewCmdSync wires `tfsync sync`. runF replaces the run function in tests of the flag parsing.
@@ -43,6 +45,7 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 	c.Flags().BoolVar(&opts.Force, "force", false, "apply deletes that max_delete_percent would hold back")
 	c.Flags().StringArrayVar(&opts.Resources, "resource", nil, "only this TF resource's mailbox (id or e-mail; repeatable); --force then applies only its held deletes")
 	c.Flags().BoolVar(&opts.Rebuild, "rebuild", false, "move a damaged state store aside and relink every event through its booking id")
+	c.Flags().BoolVar(&opts.TakeOver, "take-over", false, "make this state store the one that serves the TF database, when another store (another path or machine) did")
 	return c
 }
 
@@ -59,6 +62,11 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	}
 	defer p.Close()
 	p.scope = opts.Resources
+	// Before any calendar is touched: a second state store on the same TF database would fight the first.
+	if err := f.claimStore(ctx, p, runID, opts.TakeOver); err != nil {
+		recordRun(ctx, f, p, runID, started, nil, err)
+		return err
+	}
 	logExpiryDaily(ctx, p.cfg, p.store, f.Now())
 	ctx, waits := f.watchPass(ctx)
 	// Recorded as running first: a pass that hangs or is killed shows in status as one that never finished.
@@ -99,6 +107,9 @@ func recordRun(ctx context.Context, f *Factory, p *pass, runID string, started t
 // held far too long), or TF, the store or the backend could not be opened. Without a configuration there is no
 // store to record in.
 func recordUnstarted(ctx context.Context, f *Factory, runID string, started time.Time, runErr error) {
+	if errors.Is(runErr, calsync.ErrStoreNotWritable) {
+		return // the store cannot take the record, as the error says; one message is enough
+	}
 	cfg, _, err := f.LoadConfig(f.ConfigPath)
 	if err != nil {
 		return

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"tfsync/exchange"
+	calsync "tfsync/sync"
 	"tfsync/tf"
 )
 
@@ -130,11 +132,7 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	installation, err := installationID(ctx, src, false)
 	list.add("installation", err, installationMessage(installation))
 
-	st, err := f.OpenStore(ctx, cfg)
-	if !list.add("state store", err, cfg.State.Path) {
-		return connErr(list.firstError())
-	}
-	st.Close()
+	f.checkWriteAccess(ctx, cfg, src, &list)
 
 	cal, err := f.NewCalendar(ctx, cfg)
 	if !list.add("calendar backend", err, cfg.Exchange.Mode) {
@@ -166,6 +164,33 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 		runRoundTrip(ctx, f, cfg, cal, opts.RoundTrip, &list)
 	}
 	return connErr(list.firstError())
+}
+
+// checkWriteAccess adds the checks that this account may write what a pass writes: TF's database (a rolled-back
+// write), the state store and its folder, and that no other state store serves this TF database. The store is
+// opened read-only and never created here.
+func (f *Factory) checkWriteAccess(ctx context.Context, cfg *Config, src tf.Source, list *checkList) {
+	account := calsync.CurrentAccount()
+	if w, ok := src.(interface{ CheckWritable(context.Context) error }); ok {
+		list.add("TF write access", w.CheckWritable(ctx), fmt.Sprintf("%s may write %s (checked with a write that was rolled back)", account, cfg.TF.Database))
+	}
+	st, err := f.OpenStoreReadOnly(ctx, cfg)
+	msg := cfg.State.Path
+	switch {
+	case errors.Is(err, calsync.ErrStoreMissing):
+		err, msg = nil, cfg.State.Path+" does not exist yet; the first `tfsync sync` creates it"
+	case err == nil:
+		st.Close()
+	}
+	list.add("state store", err, msg)
+	list.add("state store access", f.CheckStoreWritable(cfg),
+		fmt.Sprintf("%s may write the folder %s and the store's files in it", account, filepath.Dir(cfg.State.Path)))
+	if msg, err := storeClaimStatus(ctx, cfg, src); msg != "" || err != nil {
+		if errors.Is(err, tf.ErrOtherStore) {
+			err = fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		list.add("state store claim", err, msg)
+	}
 }
 
 func credentialsOK(cfg *Config) string {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,8 +93,10 @@ func TestDryRunTimesGolden(t *testing.T) {
 			var text, js []byte
 			step := func(title string) {
 				_, out, _ := e.run("dry-run")
+				out = strings.ReplaceAll(out, e.dir, "DIR")
 				text = append(text, "== "+title+"\n"+goldenTextRun.ReplaceAllString(out, "${1}RUN")+"\n"...)
 				_, out, _ = e.run("dry-run", "--output", "json")
+				out = strings.ReplaceAll(out, e.dir, "DIR")
 				// The emulator, like Exchange, gives every run its own event ids.
 				out = goldenEventID.ReplaceAllString(goldenRunID.ReplaceAllString(out, "${1}RUN${2}"), "${1}EVENT${2}")
 				js = append(js, "== "+title+"\n"+out+"\n"...)

@@ -28,6 +28,12 @@ var (
 	ErrStoreCorrupt = errors.New("mapping store is damaged")
 	// ErrStoreTooNew: the mapping store was migrated by a newer tfsync than this one.
 	ErrStoreTooNew = errors.New("mapping store was written by a newer tfsync")
+	// ErrStoreMissing: a read-only command found no store: no pass has run with this configuration yet.
+	ErrStoreMissing = errors.New("no state store yet")
+	// ErrStoreReadOnly: a write to a store opened by OpenStoreReadOnly or OpenEmptyStore.
+	ErrStoreReadOnly = errors.New("the state store was opened read-only")
+	// ErrStoreHoldsTF: [state] path names a file with TF's tables, i.e. TF's database.
+	ErrStoreHoldsTF = errors.New("the state store path names a TF database")
 )
 
 //go:embed migrations/*.sql
@@ -110,44 +116,32 @@ const (
 // Store is the SQLite mapping store. Its methods are safe for concurrent use; several processes may open the same
 // file (the run lock, not the store, keeps two passes apart).
 type Store struct {
-	db   *sql.DB
-	path string
-	now  func() time.Time
+	db       *sql.DB
+	path     string
+	now      func() time.Time
+	readOnly bool // opened by OpenStoreReadOnly or OpenEmptyStore: Update refuses
 }
 
 // OpenStore opens the mapping store at path, creating it if it does not exist, and applies any pending migrations.
 // An existing file that is not an SQLite database or fails PRAGMA quick_check is never treated as empty: the error
-// wraps ErrStoreCorrupt. A store migrated by a newer tfsync fails with ErrStoreTooNew. now stamps the rows'
-// updated_at times; nil means time.Now.
+// wraps ErrStoreCorrupt. A store migrated by a newer tfsync fails with ErrStoreTooNew, and a file that holds TF's
+// own tables with ErrStoreHoldsTF (it is never switched to WAL or given tfsync's tables). now stamps the rows'
+// updated_at times; nil means time.Now. Only a sync pass opens the store this way: the commands that only read use
+// OpenStoreReadOnly, so that running one of them as another account never leaves a store the scheduled account
+// cannot write.
 func OpenStore(ctx context.Context, path string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if path == "" {
-		return nil, errors.New("open mapping store: no path: set [state] path in the config")
-	}
-	// go-sqlite3 cuts a plain file name at the first '?' to read its options.
-	if strings.ContainsRune(path, '?') {
-		return nil, fmt.Errorf("open mapping store %s: the path contains '?', which SQLite cannot open: choose another [state] path", path)
-	}
-	if dir := filepath.Dir(path); dir != "" {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("open mapping store %s: folder %s does not exist: create it or change [state] path", path, dir)
-		}
-	}
-	existing := false
-	switch fi, err := os.Stat(path); {
-	case err == nil && fi.IsDir():
-		return nil, fmt.Errorf("open mapping store %s: it is a folder: set [state] path to a file name", path)
-	case err == nil:
-		// SQLite itself treats an empty file as a new database, and an empty file is what a crash between
-		// creating the store and its first commit leaves, so only a non-empty file must look like SQLite.
-		existing = fi.Size() > 0
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("open mapping store %s: %w", path, err)
+	existing, err := checkStorePath(path)
+	if err != nil {
+		return nil, err
 	}
 	if existing {
 		if err := checkStoreHeader(path); err != nil {
+			return nil, err
+		}
+		if err := checkNotTFDatabase(ctx, path); err != nil {
 			return nil, err
 		}
 	}
@@ -163,6 +157,329 @@ func OpenStore(ctx context.Context, path string, now func() time.Time) (*Store, 
 	}
 	return s, nil
 }
+
+// checkStorePath checks the parts of path that SQLite would report badly, and says whether a non-empty file is
+// there.
+func checkStorePath(path string) (existing bool, err error) {
+	if path == "" {
+		return false, errors.New("open mapping store: no path: set [state] path in the config")
+	}
+	// go-sqlite3 cuts a plain file name at the first '?' to read its options.
+	if strings.ContainsRune(path, '?') {
+		return false, fmt.Errorf("open mapping store %s: the path contains '?', which SQLite cannot open: choose another [state] path", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return false, fmt.Errorf("open mapping store %s: folder %s does not exist: create it or change [state] path", path, dir)
+		}
+	}
+	switch fi, err := os.Stat(path); {
+	case err == nil && fi.IsDir():
+		return false, fmt.Errorf("open mapping store %s: it is a folder: set [state] path to a file name", path)
+	case err == nil:
+		// SQLite itself treats an empty file as a new database, and an empty file is what a crash between
+		// creating the store and its first commit leaves, so only a non-empty file must look like SQLite.
+		return fi.Size() > 0, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, fmt.Errorf("open mapping store %s: %w", path, err)
+	}
+	return false, nil
+}
+
+// OpenStoreReadOnly opens the mapping store at path for reading only: it never creates the file, never changes
+// its journal mode and never migrates it, so status, list-resources, dry-run and test-connection can run as any
+// account that may read the file without leaving anything behind that the scheduled account could not write.
+// No store (or an empty file, which is what a crash before the first commit leaves) fails with ErrStoreMissing.
+// The store is read into memory at once (a few megabytes for ten thousand links) and the file closed; a store an
+// older tfsync wrote is migrated in that copy, so it reads as the current schema while the file stays as it is
+// until the next sync pass upgrades it. Damaged, too new and TF-database files fail
+// as in OpenStore. Update on the returned store fails with ErrStoreReadOnly.
+func OpenStoreReadOnly(ctx context.Context, path string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	existing, err := checkStorePath(path)
+	if err != nil {
+		return nil, err
+	}
+	if !existing {
+		return nil, fmt.Errorf("%w: %s does not exist yet; the first `tfsync sync` creates it", ErrStoreMissing, path)
+	}
+	if err := checkStoreHeader(path); err != nil {
+		return nil, err
+	}
+	s, err := readStoreIntoMemory(ctx, path, now)
+	if errors.Is(err, ErrStoreCorrupt) && (storeFileExists(path+"-wal") || storeFileExists(path+"-journal")) {
+		// The copy was read without locks and a pass started meanwhile: read it again, sharing that pass's
+		// locks, before calling the store damaged (whose advice, --rebuild, would be wrong for a torn copy).
+		s, err = readStoreIntoMemory(ctx, path, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	mem := s.db
+	pending, err := s.pendingMigrations(ctx)
+	if err == nil && pending {
+		// An older tfsync wrote the file: the copy is brought up to date in memory; the file itself is upgraded
+		// by the next sync pass.
+		err = s.migrate(ctx)
+	}
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// readStoreIntoMemory copies the store at path into a read-only in-memory Store and quick-checks the copy.
+func readStoreIntoMemory(ctx context.Context, path string, now func() time.Time) (*Store, error) {
+	db, err := openReadOnlyDB(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNoTFTables(ctx, db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	mem, err := copyStoreToMemory(ctx, db)
+	db.Close()
+	if err != nil {
+		return nil, (&Store{path: path}).wrapErr("read mapping store", err)
+	}
+	s := &Store{db: mem, path: path, now: now, readOnly: true}
+	if err := s.quickCheck(ctx); err != nil {
+		mem.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenEmptyStore returns an empty, current store that lives in memory only: what dry-run plans against when no
+// pass has created the real one yet. path is only used in messages.
+func OpenEmptyStore(ctx context.Context, path string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	mem, err := openMemoryDB()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: mem, path: path, now: now, readOnly: true}
+	if err := s.migrate(ctx); err != nil {
+		mem.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openReadOnlyDB opens path with SQLite's mode=ro, never creating a file beside it. A WAL database read by a
+// plain read-only connection gets -wal and -shm files created for it, owned by the account reading; a pass run by
+// another account then cannot write them and fails on every write ("attempt to write a readonly database"). So
+// when no -wal file exists (no connection has the store open, and everything is in the main file) the file is
+// opened as immutable, which reads it without locks and without those files; callers copy it into memory at
+// once (copyStoreToMemory), so a pass starting meanwhile has only that copy's moment to interfere, and a torn
+// copy fails the quick check rather than being believed. When a -wal exists, a pass has the store open (or died
+// with it open), its -shm is there, and the read-only connection shares both.
+func openReadOnlyDB(ctx context.Context, path string) (*sql.DB, error) {
+	query := "mode=ro&_busy_timeout=5000"
+	// A -journal is a write in progress on a store that is not in WAL mode (a file system without shared
+	// memory): read it with locks then, too.
+	if !storeFileExists(path+"-wal") && !storeFileExists(path+"-journal") {
+		query += "&immutable=1"
+	}
+	dsn, err := storeURI(path, query)
+	if err != nil {
+		return nil, fmt.Errorf("open mapping store %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open mapping store %s: %w", path, err)
+	}
+	// A query, not a ping: SQLite opens the file lazily.
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		db.Close()
+		return nil, (&Store{path: path}).wrapErr("open mapping store", err)
+	}
+	return db, nil
+}
+
+// storeURI turns path into a file: URI with the given query, escaping what SQLite would read as URI syntax.
+func storeURI(path, query string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive path: file:///C:/...
+	}
+	p = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+	return "file://" + p + "?" + query, nil
+}
+
+// openMemoryDB opens a private in-memory database. One connection only: every connection to ":memory:" is a
+// database of its own, so the pool must never open a second one or let the first one go.
+func openMemoryDB() (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", "file::memory:?_foreign_keys=on")
+	if err != nil {
+		return nil, fmt.Errorf("open in-memory store: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+// copyStoreToMemory copies the database behind src into a new in-memory database with SQLite's backup API.
+func copyStoreToMemory(ctx context.Context, src *sql.DB) (*sql.DB, error) {
+	mem, err := openMemoryDB()
+	if err != nil {
+		return nil, err
+	}
+	dst, err := mem.Conn(ctx)
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
+	defer dst.Close()
+	from, err := src.Conn(ctx)
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
+	defer from.Close()
+	err = dst.Raw(func(d any) error {
+		return from.Raw(func(s any) error {
+			dc, ok1 := d.(*sqlite3.SQLiteConn)
+			sc, ok2 := s.(*sqlite3.SQLiteConn)
+			if !ok1 || !ok2 {
+				return errors.New("not an SQLite connection")
+			}
+			b, err := dc.Backup("main", sc, "main")
+			if err != nil {
+				return err
+			}
+			if _, err := b.Step(-1); err != nil {
+				b.Finish()
+				return err
+			}
+			return b.Finish()
+		})
+	})
+	if err != nil {
+		mem.Close()
+		return nil, err
+	}
+	return mem, nil
+}
+
+// pendingMigrations reports whether the store lacks migrations this tfsync has, and fails with ErrStoreTooNew
+// when it has one this tfsync does not know. It only reads.
+func (s *Store) pendingMigrations(ctx context.Context) (bool, error) {
+	ms, err := storeMigrations()
+	if err != nil {
+		return false, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'migrations'`).Scan(&n); err != nil {
+		return false, s.wrapErr("read applied migrations", err)
+	}
+	if n == 0 {
+		return true, nil
+	}
+	applied := map[int]bool{}
+	rows, err := s.db.QueryContext(ctx, "SELECT version FROM migrations")
+	if err != nil {
+		return false, s.wrapErr("read applied migrations", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return false, s.wrapErr("read applied migrations", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return false, s.wrapErr("read applied migrations", err)
+	}
+	if err := s.checkNotTooNew(ms, applied); err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		if !applied[m.version] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// checkNotTooNew fails with ErrStoreTooNew when applied holds a migration ms does not.
+func (s *Store) checkNotTooNew(ms []storeMigration, applied map[int]bool) error {
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	latest := 0
+	if len(ms) > 0 {
+		latest = ms[len(ms)-1].version
+	}
+	for v := range applied {
+		if !known[v] {
+			return fmt.Errorf("%w: the store at %s has schema migration %d, this tfsync knows up to %d: "+
+				"run the newer tfsync, or point [state] path at another file", ErrStoreTooNew, s.path, v, latest)
+		}
+	}
+	return nil
+}
+
+// checkNotTFDatabase fails with ErrStoreHoldsTF when the SQLite file at path holds TF's tables. It opens the file
+// read-only, so TF's database is never switched to WAL or written. A file SQLite cannot read passes: the normal
+// open then reports it as damaged.
+func checkNotTFDatabase(ctx context.Context, path string) error {
+	db, err := openReadOnlyDB(ctx, path)
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	return checkNoTFTables(ctx, db, path)
+}
+
+// checkNoTFTables fails with a *StoreHoldsTFError when db holds TF's tables.
+func checkNoTFTables(ctx context.Context, db *sql.DB, path string) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND lower(name) IN ('bookings', 'resources') ORDER BY name`)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var name string
+		if rows.Scan(&name) == nil {
+			found = append(found, name)
+		}
+	}
+	if len(found) > 0 {
+		return &StoreHoldsTFError{Path: path, Tables: found}
+	}
+	return nil
+}
+
+// StoreHoldsTFError: the file named as the state store holds TF's tables. It unwraps to ErrStoreHoldsTF.
+type StoreHoldsTFError struct {
+	Path   string
+	Tables []string
+}
+
+func (e *StoreHoldsTFError) Error() string {
+	return fmt.Sprintf("%s holds TF's tables (%s): it is a TF database, not tfsync's state store, and tfsync "+
+		"neither opens it as its store nor moves it aside; set [state] path to a file of its own, e.g. "+
+		"tfsync-state.db beside the config", e.Path, strings.Join(e.Tables, ", "))
+}
+
+func (e *StoreHoldsTFError) Unwrap() error { return ErrStoreHoldsTF }
 
 // prepare checks the opened file and brings its schema up to date.
 func (s *Store) prepare(ctx context.Context) error {
@@ -327,19 +644,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.wrapErr("read applied migrations", err)
 	}
 
-	known := map[int]bool{}
-	for _, m := range ms {
-		known[m.version] = true
-	}
-	latest := 0
-	if len(ms) > 0 {
-		latest = ms[len(ms)-1].version
-	}
-	for v := range applied {
-		if !known[v] {
-			return fmt.Errorf("%w: the store at %s has schema migration %d, this tfsync knows up to %d: "+
-				"run the newer tfsync, or point [state] path at another file", ErrStoreTooNew, s.path, v, latest)
-		}
+	if err := s.checkNotTooNew(ms, applied); err != nil {
+		return err
 	}
 
 	for _, m := range ms {
@@ -386,6 +692,9 @@ func (s *Store) applyMigration(ctx context.Context, m storeMigration) error {
 	}
 	return nil
 }
+
+// ReadOnly reports whether the store was opened for reading only.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // Path returns the file the store was opened from.
 func (s *Store) Path() string { return s.path }
@@ -533,6 +842,9 @@ func (s *Store) runs(ctx context.Context, limit int, summary string) ([]RunRecor
 // Update began. A cancelled ctx rolls the transaction back, so to record writes already confirmed by a server while
 // shutting down, pass context.WithoutCancel(ctx).
 func (s *Store) Update(ctx context.Context, fn func(tx *StoreTx) error) (err error) {
+	if s.readOnly {
+		return fmt.Errorf("update mapping store %s: %w", s.path, ErrStoreReadOnly)
+	}
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrapErr("begin update of", err)
@@ -567,6 +879,11 @@ func RebuildStore(path string, now func() time.Time) (movedTo string, err error)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	} else if err != nil {
+		return "", fmt.Errorf("move mapping store %s aside: %w", path, err)
+	}
+	// --rebuild is for a damaged store; a file with TF's tables is TF's live database, whatever the
+	// configuration says, and moving it aside would take TF down.
+	if err := checkNotTFDatabase(context.Background(), path); err != nil {
 		return "", fmt.Errorf("move mapping store %s aside: %w", path, err)
 	}
 	base := path + ".corrupt-" + now().Format("20060102T150405")
