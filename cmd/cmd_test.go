@@ -292,13 +292,17 @@ func TestListResources(t *testing.T) {
 		}
 	}
 	code, out, _ = e.run("list-resources", "--output", "json")
-	var rows []ResourceRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 {
+	var res struct {
+		Resources []struct {
+			LinkedEvents int `json:"linked_events"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
 		t.Fatal(err, out)
 	}
 	linked := 0
-	for _, r := range rows {
-		linked += r.Linked
+	for _, r := range res.Resources {
+		linked += r.LinkedEvents
 	}
 	if linked != 29 {
 		t.Errorf("linked = %d", linked)
@@ -377,7 +381,9 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	if _, err := db.Exec(`INSERT INTO resources (id, name, email, sync_enabled) VALUES ('R1', 'Anna', 'anna@example.com', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("TFSYNC_CLIENT_SECRET", "x")
+	if err := os.WriteFile(filepath.Join(dir, "conf", "client-secret.txt"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	em := emulator.New(emulator.Options{})
 	em.AddMailbox("anna@example.com", emulator.MailboxOptions{})
 	io2, out2, _ := TestIO()
@@ -391,8 +397,12 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 		t.Fatalf("second init: exit %d", code)
 	}
 	ewsPath := filepath.Join(dir, "ews.toml")
-	if code := run(context.Background(), f, []string{"init", "--config", ewsPath, "--mode", "ews"}); code != ExitOK {
+	out.Reset()
+	if code := run(context.Background(), f, []string{"init", "--config", ewsPath, "--mode", "ews", "--allowed-domain", "example.com"}); code != ExitOK {
 		t.Fatal(code)
+	}
+	if s := out.String(); !strings.Contains(s, "ApplicationImpersonation") || strings.Contains(s, "Entra") || strings.Contains(s, "client_secret") {
+		t.Errorf("EWS init's next steps do not fit EWS:\n%s", s)
 	}
 	if cfg, _, err := LoadConfig(ewsPath); err != nil || cfg.Exchange.EWS.Username != `EXAMPLE\svc-tf` {
 		t.Fatalf("ews config: %v %+v", err, cfg)
@@ -463,5 +473,49 @@ func TestInitCreatesTheSchemaBesideAnExistingConfig(t *testing.T) {
 	}
 	if _, err := tf.OpenSQLite(filepath.Join(e.dir, "new-tf.db"), tf.SQLiteOptions{Zone: time.UTC}); err != nil {
 		t.Fatalf("schema not created: %v", err)
+	}
+}
+
+// TestInitFitsWhatItWrites checks init's questions and defaults: the domain is asked for on a terminal and required
+// elsewhere, secrets default to file:, and the placeholder ids it writes fail the configuration check by name.
+func TestInitFitsWhatItWrites(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "tfsync.toml")
+
+	io, out, errOut := TestIO()
+	if code := run(context.Background(), NewFactory(io), []string{"init", "--config", cfgPath}); code != ExitUsage ||
+		!strings.Contains(out.String()+errOut.String(), "--allowed-domain is required") {
+		t.Fatalf("init without --allowed-domain off a terminal: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(cfgPath); err == nil {
+		t.Fatal("init wrote a configuration without a domain")
+	}
+
+	io, out, errOut = TestIO()
+	io.InTTY, io.In = true, strings.NewReader("Example.com, example.org\n")
+	if code := run(context.Background(), NewFactory(io), []string{"init", "--config", cfgPath, "--client-secret-expires", "2027-06-30"}); code != ExitOK {
+		t.Fatalf("init on a terminal: exit %d\n%s%s", code, out, errOut)
+	}
+	text, _ := os.ReadFile(cfgPath)
+	for _, want := range []string{`allowed_domains = ["Example.com", "example.org"]`, `client_secret = "file:client-secret.txt"`, "client_secret_expires = 2027-06-30"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("the configuration lacks %s:\n%s", want, text)
+		}
+	}
+	if s := out.String(); !strings.Contains(s, "Replace the placeholder tenant_id and client_id") || strings.Contains(s, "Expires date into") {
+		t.Errorf("next steps:\n%s", s)
+	}
+	_, _, err := LoadConfig(cfgPath)
+	if err == nil || strings.Count(err.Error(), "replace the placeholder") != 2 {
+		t.Fatalf("the placeholder ids pass the configuration check: %v", err)
+	}
+	rewrite(t, cfgPath, `tenant_id = "`+placeholderGUID, `tenant_id = "contoso.onmicrosoft.com`)
+	rewrite(t, cfgPath, `client_id = "`+placeholderGUID, `client_id = "11111111-2222-3333-4444-555555555555`)
+	cfg, _, err := LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Exchange.Graph.ClientSecretExpires; got.Format("2006-01-02 15:04 MST") != "2027-06-30 00:00 CEST" {
+		t.Errorf("client_secret_expires = %v", got)
 	}
 }

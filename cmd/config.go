@@ -25,18 +25,24 @@ type StateConfig struct {
 }
 
 type ExchangeConfig struct {
-	Mode  string // [exchange] mode: "graph" | "ews" (required)
-	Graph GraphConfig
-	EWS   EWSConfig
+	Mode string // [exchange] mode: "graph" | "ews" (required)
+	// CAFile is [exchange] ca_file (resolved): PEM certificates trusted for Entra ID, Graph and EWS in addition to
+	// the system store, for an internal CA (or the emulator) without touching the machine's store.
+	CAFile string
+	Graph  GraphConfig
+	EWS    EWSConfig
 }
 
 type GraphConfig struct {
-	TenantID      string // [exchange.graph] tenant_id (required in graph mode)
-	ClientID      string // client_id (required in graph mode)
-	ClientSecret  Secret // client_secret: env:NAME | file:PATH | literal; one of secret or certificate
-	Certificate   Secret // certificate: PEM with the private key and certificate (file:PATH usually)
-	AuthorityHost string // authority_host, default "https://login.microsoftonline.com/"
-	GraphURL      string // graph_url, default "https://graph.microsoft.com"
+	TenantID     string // [exchange.graph] tenant_id (required in graph mode)
+	ClientID     string // client_id (required in graph mode)
+	ClientSecret Secret // client_secret: env:NAME | file:PATH | literal; one of secret or certificate
+	Certificate  Secret // certificate: PEM with the private key and certificate (file:PATH usually)
+	// ClientSecretExpires is client_secret_expires: the date the portal shows in the secret's Expires column,
+	// midnight at its start in [tf] time_zone; zero when not set. Only used to warn before the secret expires.
+	ClientSecretExpires time.Time
+	AuthorityHost       string // authority_host, default "https://login.microsoftonline.com/"
+	GraphURL            string // graph_url, default "https://graph.microsoft.com"
 }
 
 type EWSConfig struct {
@@ -54,6 +60,7 @@ type SyncConfig struct {
 	ReminderMinutes  int           // reminder_minutes, default 15; -1 none
 	HideHeadings     bool          // hide_headings, default false
 	IncludeLocation  bool          // include_location, default true
+	TechnicianNote   bool          // technician_note, default true: a Swedish line saying only time moves flow back to TF
 	AllowedDomains   []string      // allowed_domains (required, at least one; lower-cased, without "@")
 	PastDays         int           // past_days, default 7
 	FutureDays       int           // future_days, default 90
@@ -82,6 +89,7 @@ type Secret struct {
 	// key names the setting in errors ("[exchange.graph] client_secret"); dir is the config file's folder, against
 	// which a relative file: path resolves. Both are set by LoadConfig; a Secret built in code resolves file: paths
 	// against the working directory.
-	key string
-	dir string
+	key  string
+	dir  string
+	kind string // the bare setting name: "client_secret", "certificate" or "password"; checks its value's shape
 }

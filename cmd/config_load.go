@@ -92,10 +92,10 @@ var configSchema = map[string][]string{
 	"":               {"tf", "state", "exchange", "sync", "notify", "log"},
 	"tf":             {"database", "time_zone"},
 	"state":          {"path"},
-	"exchange":       {"mode", "graph", "ews"},
-	"exchange.graph": {"tenant_id", "client_id", "client_secret", "certificate", "authority_host", "graph_url"},
+	"exchange":       {"mode", "ca_file", "graph", "ews"},
+	"exchange.graph": {"tenant_id", "client_id", "client_secret", "client_secret_expires", "certificate", "authority_host", "graph_url"},
 	"exchange.ews":   {"url", "username", "password", "auth", "access"},
-	"sync": {"kinds", "default_length", "show_as", "reminder_minutes", "hide_headings", "include_location",
+	"sync": {"kinds", "default_length", "show_as", "reminder_minutes", "hide_headings", "include_location", "technician_note",
 		"allowed_domains", "past_days", "future_days", "conflict", "on_calendar_delete", "max_delete_percent",
 		"max_delete_floor", "concurrency"},
 	"notify": {"email_to", "smtp", "from", "username", "password", "starttls", "repeat_after"},
@@ -131,6 +131,7 @@ func DefaultConfig() Config {
 			ShowAs:           string(exchange.ShowBusy),
 			ReminderMinutes:  15,
 			IncludeLocation:  true,
+			TechnicianNote:   true,
 			PastDays:         7,
 			FutureDays:       90,
 			Conflict:         "tf",
@@ -156,8 +157,14 @@ func LoadConfig(path string) (*Config, []string, error) {
 	if err != nil {
 		return nil, nil, configReadError(path, err)
 	}
-	// Notepad on Windows saves UTF-8 with a byte order mark, which TOML does not allow.
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	// Notepad on Windows saves UTF-8 with a byte order mark, which TOML does not allow, and Notepad's "Unicode" and
+	// PowerShell 5's > write UTF-16; both are read, and text that is neither is refused with the fix.
+	text, wasUTF16, err := decodeText(data)
+	if err != nil {
+		return nil, nil, &ConfigError{Problems: []ConfigProblem{{File: path, Message: fmt.Sprintf(
+			"the configuration file is not UTF-8 text (%v): open it in Notepad and save it as UTF-8", err)}}}
+	}
+	data = []byte(text)
 
 	var doc map[string]any
 	if err := toml.Unmarshal(data, &doc); err != nil {
@@ -170,6 +177,9 @@ func LoadConfig(path string) (*Config, []string, error) {
 	d.decode(doc, &cfg)
 
 	warnings := configWarnings(path, &cfg)
+	if wasUTF16 {
+		warnings = append(warnings, fmt.Sprintf("%s is UTF-16 text (Notepad's \"Unicode\"); tfsync read it, but other tools may not: save it as UTF-8", path))
+	}
 	if len(d.problems) > 0 {
 		sort.SliceStable(d.problems, func(i, j int) bool {
 			a, b := d.problems[i].Line, d.problems[j].Line
@@ -532,6 +542,28 @@ func (s *configSection) required(key string, need bool, fix string) (string, boo
 	return "", false
 }
 
+// setDate reads a date, written bare (2027-06-30) or in quotes ("2027-06-30"), as midnight at its start in zone.
+func (s *configSection) setDate(key string, dst *time.Time, zone *time.Location) {
+	v, ok := s.vals[key]
+	if !ok {
+		return
+	}
+	var text string
+	switch x := v.(type) {
+	case toml.LocalDate:
+		text = x.String()
+	case string:
+		text = strings.TrimSpace(x)
+	}
+	d, err := time.ParseInLocation("2006-01-02", text, zone)
+	if err != nil {
+		s.problem(key, "%s = %s is not a date: write it as YYYY-MM-DD, e.g. %s = 2027-06-30 (the Expires date on the app's Certificates & secrets page)",
+			s.name(key), configShow(v), configBareKey(key))
+		return
+	}
+	*dst = d
+}
+
 // setString reads an optional string that needs no further checks.
 func (s *configSection) setString(key string, dst *string) {
 	if v, ok := s.str(key); ok {
@@ -678,7 +710,14 @@ func (s *configSection) setSecret(key string, dst *Secret) bool {
 		s.problem(key, "%s: write env: and file: in lower case; as written the setting would be taken as the secret itself", s.name(key))
 		return false
 	}
-	*dst = Secret{Ref: ref, key: s.name(key), dir: s.d.dir}
+	sec := Secret{Ref: ref, key: s.name(key), dir: s.d.dir, kind: key}
+	if sec.isLiteral() {
+		if msg := sec.literalProblem(); msg != "" {
+			s.problem(key, "%s", msg)
+			return false
+		}
+	}
+	*dst = sec
 	return true
 }
 
@@ -766,13 +805,23 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 		ex.missing("mode", `add mode = "graph" (Office 365) or mode = "ews" (on-premises Exchange) under [exchange]`)
 	}
 	mode := cfg.Exchange.Mode
+	if p, ok := ex.str("ca_file"); ok {
+		if strings.TrimSpace(p) == "" {
+			ex.problem("ca_file", "%s is empty: remove it to trust only the system's certificate store, or name a PEM file", ex.name("ca_file"))
+		} else {
+			cfg.Exchange.CAFile = resolveConfigPath(d.dir, strings.TrimSpace(p))
+		}
+	}
 	ex.unknown()
 
 	g := ex.sub("graph")
 	gc := &cfg.Exchange.Graph
 	graph := mode == "graph"
 	if v, ok := g.required("tenant_id", graph, "add the Directory (tenant) ID from the app's Overview page in Entra ID"); ok {
-		if configTenantIDPattern.MatchString(v) {
+		if isPlaceholderID(v) {
+			g.problem("tenant_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Directory (tenant) ID from the app's Overview page in Entra ID",
+				g.name("tenant_id"), placeholderGUID)
+		} else if configTenantIDPattern.MatchString(v) {
 			gc.TenantID = v
 		} else {
 			g.problem("tenant_id", "%s = %q is not valid: use the Directory (tenant) ID from the app's Overview page in Entra ID, or the tenant's domain such as contoso.onmicrosoft.com",
@@ -780,7 +829,10 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 		}
 	}
 	if v, ok := g.required("client_id", graph, "add the Application (client) ID from the app's Overview page in Entra ID"); ok {
-		if configGUIDPattern.MatchString(v) {
+		if isPlaceholderID(v) {
+			g.problem("client_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Application (client) ID from the app's Overview page in Entra ID",
+				g.name("client_id"), placeholderGUID)
+		} else if configGUIDPattern.MatchString(v) {
 			gc.ClientID = v
 		} else {
 			g.problem("client_id", "%s = %q is not a GUID: use the Application (client) ID from the app's Overview page in Entra ID",
@@ -801,6 +853,7 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 		g.problem("client_secret", `%s is missing: add client_secret = "env:TFSYNC_CLIENT_SECRET" or certificate = "file:cert.pem", made on the app's Certificates & secrets page in Entra ID`,
 			g.name("client_secret"))
 	}
+	g.setDate("client_secret_expires", &gc.ClientSecretExpires, cfg.TF.TimeZone)
 	g.setURL("authority_host", &gc.AuthorityHost, "https://login.microsoftonline.com/", "")
 	g.setURL("graph_url", &gc.GraphURL, "https://graph.microsoft.com", "")
 	g.unknown()
@@ -851,6 +904,7 @@ func (d *configDecoder) decodeSync(root *configSection, cfg *Config) {
 	s.setInt("reminder_minutes", &sc.ReminderMinutes, -1, 40320)
 	s.setBool("hide_headings", &sc.HideHeadings)
 	s.setBool("include_location", &sc.IncludeLocation)
+	s.setBool("technician_note", &sc.TechnicianNote)
 
 	const domainsFix = `add allowed_domains = ["example.com"] under [sync]: the e-mail domains of the mailboxes tfsync may write to`
 	domains, idx, ok := s.list("allowed_domains")

@@ -156,7 +156,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			c.Exchange.Mode = "graph"
 			c.Exchange.Graph.TenantID = "contoso.onmicrosoft.com"
 			c.Exchange.Graph.ClientID = "11111111-2222-3333-4444-555555555555"
-			c.Exchange.Graph.ClientSecret = Secret{Ref: "env:TFSYNC_CLIENT_SECRET", key: "[exchange.graph] client_secret", dir: dir}
+			c.Exchange.Graph.ClientSecret = Secret{Ref: "env:TFSYNC_CLIENT_SECRET", key: "[exchange.graph] client_secret", dir: dir, kind: "client_secret"}
 			c.Sync.AllowedDomains = []string{"example.com"}
 			return c
 		}},
@@ -168,7 +168,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			c.Exchange.Mode = "ews"
 			c.Exchange.EWS.URL = "https://mail.example.com/EWS/Exchange.asmx"
 			c.Exchange.EWS.Username = `EXAMPLE\svc-tf`
-			c.Exchange.EWS.Password = Secret{Ref: "env:TFSYNC_EWS_PASSWORD", key: "[exchange.ews] password", dir: dir}
+			c.Exchange.EWS.Password = Secret{Ref: "env:TFSYNC_EWS_PASSWORD", key: "[exchange.ews] password", dir: dir, kind: "password"}
 			c.Sync.AllowedDomains = []string{"example.com"}
 			return c
 		}},
@@ -180,7 +180,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			c.Exchange.Mode = "graph"
 			c.Exchange.Graph.TenantID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 			c.Exchange.Graph.ClientID = "11111111-2222-3333-4444-555555555555"
-			c.Exchange.Graph.Certificate = Secret{Ref: "file:cert.pem", key: "[exchange.graph] certificate", dir: dir}
+			c.Exchange.Graph.Certificate = Secret{Ref: "file:cert.pem", key: "[exchange.graph] certificate", dir: dir, kind: "certificate"}
 			c.Sync.AllowedDomains = []string{"example.com"}
 			return c
 		}},

@@ -615,6 +615,9 @@ func TestSecretInNoOutputOverGraph(t *testing.T) {
 		{"test-connection", "--log-level", "debug"},
 		{"list-resources", "--check", "--log-level", "debug"},
 		{"status"},
+		{"show", "--resource", "RES-101", "--output", "json", "--log-level", "debug"},
+		// Without --yes off a terminal it shows its plan and stops: the store stays for the other commands.
+		{"uninstall", "--log-level", "debug"},
 		{"version"},
 		{"init"},
 		{"demo"},

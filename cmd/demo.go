@@ -56,6 +56,10 @@ new time back to TF, and shows the TF row. Nothing outside this machine is conta
 
 func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	w := f.IO.Out
+	if f.Output == "json" {
+		// The story is for people: with --output json it goes to stderr, and stdout gets the facts it showed.
+		w = f.IO.ErrOut
+	}
 	dir := opts.Dir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "tfsync-demo-")
@@ -104,6 +108,8 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	df := *f
 	df.ConfigPath = cfgPath
 	df.NewCalendar = emu.calendarFor
+	df.Output = "text"
+	df.IO = &IOStreams{In: f.IO.In, Out: w, ErrOut: f.IO.ErrOut, OutTTY: f.IO.OutTTY, ErrTTY: f.IO.ErrTTY}
 
 	backend := "Microsoft Graph (calendarView delta, $batch) with an Entra ID client secret"
 	if opts.Mode == "ews" {
@@ -160,6 +166,15 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 		}
 	}
 	fmt.Fprintf(w, "\nRequests sent to mailboxes outside allowed_domains: %d.\n", outside)
+	if f.Output == "json" {
+		return f.setJSON(struct {
+			Mode                  string    `json:"mode"`
+			Mailboxes             []string  `json:"mailboxes"`
+			MovedBooking          string    `json:"moved_booking"`
+			MovedTo               zonedTime `json:"moved_to"`
+			RequestsOutsideDomain int       `json:"requests_outside_allowed_domains"`
+		}{opts.Mode, append([]string{}, emu.mailboxes...), demo.MovedBooking, inZone(newStart, cfg.TF.TimeZone), outside})
+	}
 	return nil
 }
 
@@ -189,7 +204,7 @@ func seedDemo(ctx context.Context, path string, now time.Time, zone *time.Locati
 func printCalendar(w interface{ Write([]byte) (int, error) }, events []exchange.Event, zone *time.Location) {
 	sort.Slice(events, func(i, j int) bool { return events[i].Start.Before(events[j].Start) })
 	t := newTable(w)
-	fmt.Fprintln(t, "WHEN\tSUBJECT\tBOOKING")
+	fmt.Fprintf(t, "%s\tSUBJECT\tBOOKING\n", zoneHeader("WHEN", zone))
 	for _, ev := range events {
 		when := ev.Start.In(zone).Format("Mon 2 Jan 15:04") + "-" + ev.End.In(zone).Format("15:04")
 		if ev.AllDay {

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -1147,5 +1148,95 @@ func TestDocsLinks(t *testing.T) {
 	}
 	if n < 10 {
 		t.Errorf("found %d links in the docs; the pattern may be broken", n)
+	}
+}
+
+// TestDocsJSONContract keeps docs/json.md and docs/json.schema.json together: every command has a section, and
+// every key the schema lets a command print is named in that command's section (or in the rules for all).
+func TestDocsJSONContract(t *testing.T) {
+	md, err := os.ReadFile(filepath.Join("..", "docs", "json.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(jsonSchemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs map[string]any `json:"$defs"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{} // command -> its section's text
+	parts := strings.Split(string(md), "\n## ")
+	common := parts[0]
+	for _, p := range parts[1:] {
+		head, _, _ := strings.Cut(p, "\n")
+		if strings.HasPrefix(head, "Rules") {
+			common += p
+			continue
+		}
+		for _, m := range regexp.MustCompile("`tfsync ?([a-z-]*)`").FindAllStringSubmatch(head, -1) {
+			name := m[1]
+			if name == "" {
+				name = "tfsync"
+			}
+			sections[name] = p
+		}
+	}
+	// keys collects property names under a schema node, following local $refs except the shared envelope parts.
+	var keys func(node any, seen map[string]bool, out map[string]bool)
+	keys = func(node any, seen map[string]bool, out map[string]bool) {
+		switch n := node.(type) {
+		case map[string]any:
+			if ref, ok := n["$ref"].(string); ok {
+				name := strings.TrimPrefix(ref, "#/$defs/")
+				if !seen[name] {
+					seen[name] = true
+					keys(schema.Defs[name], seen, out)
+				}
+			}
+			if props, ok := n["properties"].(map[string]any); ok {
+				for k := range props {
+					out[k] = true
+				}
+			}
+			for k, v := range n {
+				if k != "$ref" {
+					keys(v, seen, out)
+				}
+			}
+		case []any:
+			for _, v := range n {
+				keys(v, seen, out)
+			}
+		}
+	}
+	commands := []string{"tfsync"}
+	for _, c := range NewCmdRoot(NewFactory(&IOStreams{})).Commands() {
+		if !c.Hidden && c.Name() != "help" && c.Name() != "completion" {
+			commands = append(commands, c.Name())
+		}
+	}
+	for _, name := range commands {
+		sec, ok := sections[name]
+		if !ok {
+			t.Errorf("docs/json.md has no section for tfsync %s", name)
+			continue
+		}
+		def, ok := schema.Defs[name]
+		if !ok {
+			t.Errorf("docs/json.schema.json has no $defs/%s", name)
+			continue
+		}
+		found := map[string]bool{}
+		keys(def, map[string]bool{}, found)
+		for k := range found {
+			// The rules for all name the error object's keys as error.code and so on.
+			if !strings.Contains(sec, "`"+k+"`") && !strings.Contains(common, "`"+k+"`") && !strings.Contains(common, "."+k+"`") {
+				t.Errorf("docs/json.md's section for tfsync %s does not name the key %q", name, k)
+			}
+		}
 	}
 }

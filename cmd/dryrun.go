@@ -9,8 +9,9 @@ import (
 
 // DryRunOptions are dry-run's flags.
 type DryRunOptions struct {
-	Full  bool
-	Force bool
+	Resources []string
+	Full      bool
+	Force     bool
 }
 
 // NewCmdDryRun wires `tfsync dry-run`: the plan sync would apply, applied nowhere.
@@ -29,12 +30,13 @@ func NewCmdDryRun(f *Factory, runF func(context.Context, *DryRunOptions) error) 
 	}
 	c.Flags().BoolVar(&opts.Full, "full", false, "plan as if every calendar were read in full")
 	c.Flags().BoolVar(&opts.Force, "force", false, "plan as if --force were given to sync")
+	c.Flags().StringArrayVar(&opts.Resources, "resource", nil, "only this TF resource's mailbox (id or e-mail; repeatable)")
 	return c
 }
 
 func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 	ctx, runID := f.startRun(ctx)
-	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full, Force: opts.Force, ReadOnly: true})
+	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full, Force: opts.Force, ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func runDryRun(ctx context.Context, f *Factory, opts *DryRunOptions) error {
 	if n := otherStoreNotice(ctx, p.cfg, p.src); n != "" {
 		notes = append(notes, "A sync from this configuration would be refused (exit 2): "+n)
 	}
-	if perr := printDryRun(f, report, p.cfg.TF.TimeZone, notes); perr != nil {
+	if perr := printDryRun(f, report, p.cfg.TF.TimeZone, notes, opts.Resources); perr != nil {
 		return perr
 	}
 	return err

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -33,25 +32,23 @@ func incompleteHeadline(r *calsync.Report) string {
 	return fmt.Sprintf("%d of %d %s could not be read; the plan below is incomplete.", unread, total, noun)
 }
 
-// dryRunJSON is dry-run's JSON: the report, and how complete it is.
+// dryRunJSON is dry-run's JSON: the report, and how complete it is (docs/json.md).
 type dryRunJSON struct {
-	*calsync.Report
+	reportJSON
 	Calendars       int      `json:"calendars"`
 	UnreadCalendars int      `json:"unread_calendars"`
 	Incomplete      bool     `json:"incomplete"`
-	Headline        string   `json:"headline,omitempty"`
-	Notes           []string `json:"notes,omitempty"`
+	Headline        string   `json:"headline"` // "" when every calendar was read
+	Notes           []string `json:"notes"`
 }
 
 // printDryRun writes dry-run's result: first what makes the plan incomplete or would stop a sync, then the plan.
-func printDryRun(f *Factory, r *calsync.Report, zone *time.Location, notes []string) error {
+func printDryRun(f *Factory, r *calsync.Report, zone *time.Location, notes, scope []string) error {
 	headline := incompleteHeadline(r)
 	if f.Output == "json" {
 		unread, total := unreadCalendars(r)
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(dryRunJSON{Report: r, Calendars: total, UnreadCalendars: unread, Incomplete: unread > 0,
-			Headline: headline, Notes: notes})
+		return f.setJSON(dryRunJSON{reportJSON: newReportJSON(r, zone, scope), Calendars: total, UnreadCalendars: unread,
+			Incomplete: unread > 0, Headline: headline, Notes: append([]string{}, notes...)})
 	}
 	w := f.IO.Out
 	if headline != "" {
@@ -67,5 +64,5 @@ func printDryRun(f *Factory, r *calsync.Report, zone *time.Location, notes []str
 		fmt.Fprintln(w, n)
 		fmt.Fprintln(w)
 	}
-	return printReport(f, r, zone)
+	return printReport(f, r, zone, scope)
 }

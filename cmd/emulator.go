@@ -79,7 +79,8 @@ func (s *emulatorSetup) configTOML(mode string) string {
 	fmt.Fprintf(&b, "# Points at the tfsync emulator at %s; written by tfsync.\n", s.srv.URL)
 	fmt.Fprintf(&b, "[tf]\ndatabase = %s\ntime_zone = \"Europe/Stockholm\"\n\n", tomlString(s.tfDB))
 	fmt.Fprintf(&b, "[state]\npath = %s\n\n", tomlString("tfsync-state-"+mode+".db"))
-	fmt.Fprintf(&b, "[exchange]\nmode = %q\n\n", mode)
+	// ca_file rather than SSL_CERT_FILE: Go on Windows verifies through the system store and ignores the variable.
+	fmt.Fprintf(&b, "[exchange]\nmode = %q\nca_file = \"emulator-ca.pem\"\n\n", mode)
 	if mode == "graph" {
 		fmt.Fprintf(&b, "[exchange.graph]\ntenant_id = %q\nclient_id = %q\nclient_secret = \"file:client-secret.txt\"\n", emuTenantID, emuClientID)
 		fmt.Fprintf(&b, "authority_host = %q\ngraph_url = %q\n\n", s.srv.URL+"/", s.srv.URL)
@@ -194,11 +195,27 @@ func runEmulator(ctx context.Context, f *Factory, opts *EmulatorOptions) error {
 		}
 	}
 	w := f.IO.Out
+	if f.Output == "json" {
+		// Written at once: the emulator runs until it is stopped, and a script needs its address now.
+		w = f.IO.ErrOut
+		err := f.writeJSONNow("emulator", struct {
+			URL       string            `json:"url"`
+			Mailboxes []string          `json:"mailboxes"`
+			CAFile    string            `json:"ca_file"`
+			Configs   map[string]string `json:"configs"`
+		}{s.srv.URL, append([]string{}, s.mailboxes...), s.caFile,
+			map[string]string{"graph": filepath.Join(dir, "tfsync.toml"), "ews": filepath.Join(dir, "tfsync-ews.toml")}})
+		if err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "Emulator listening on %s (Entra ID, Graph under /v1.0, EWS at /EWS/Exchange.asmx, control API under /_emulator/).\n", s.srv.URL)
 	fmt.Fprintf(w, "Mailboxes: %s\n", strings.Join(s.mailboxes, ", "))
 	fmt.Fprintf(w, "CA certificate: %s\n", s.caFile)
 	fmt.Fprintf(w, "Configurations: %s (Graph), %s (EWS)\n\n", filepath.Join(dir, "tfsync.toml"), filepath.Join(dir, "tfsync-ews.toml"))
-	fmt.Fprintf(w, "Try:\n  SSL_CERT_FILE=%s tfsync sync --config %s\n\nStop with Ctrl+C.\n", s.caFile, filepath.Join(dir, "tfsync.toml"))
+	fmt.Fprintf(w, "Both configurations trust the emulator's CA through [exchange] ca_file, on Linux and on Windows alike.\n\n")
+	fmt.Fprintf(w, "Try:\n  tfsync sync --config %s\n", filepath.Join(dir, "tfsync.toml"))
+	fmt.Fprintf(w, "On Windows (PowerShell or cmd, in that folder):\n  .\\tfsync.exe sync --config tfsync.toml\n\nStop with Ctrl+C.\n")
 	<-ctx.Done()
 	return nil
 }

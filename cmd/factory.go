@@ -33,6 +33,11 @@ type Factory struct {
 	// system (calsync.ProbeWrite). Tests running as root, whom file modes do not stop, replace it.
 	StoreWriteProbe calsync.WriteProbe
 
+	// jsonResult is the command's JSON result, written by run with the error (jsonout.go); jsonWritten is set once
+	// it is out.
+	jsonResult  []byte
+	jsonWritten bool
+
 	runID string   // the current run's id, once startRun has made one
 	logs  *logFile // the log file, opened when the configuration is read
 
@@ -100,6 +105,7 @@ func Settings(cfg *Config) calsync.Settings {
 		ReminderMinutes:  cfg.Sync.ReminderMinutes,
 		HideHeadings:     cfg.Sync.HideHeadings,
 		IncludeLocation:  cfg.Sync.IncludeLocation,
+		TechnicianNote:   cfg.Sync.TechnicianNote,
 		AllowedDomains:   cfg.Sync.AllowedDomains,
 		PastDays:         cfg.Sync.PastDays,
 		FutureDays:       cfg.Sync.FutureDays,
@@ -120,11 +126,15 @@ func newRunID() string {
 
 // newCalendar is the backend switch.
 func newCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
+	client, err := httpClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
 	switch cfg.Exchange.Mode {
 	case "graph":
-		return newGraphCalendar(ctx, cfg, nil)
+		return newGraphCalendar(ctx, cfg, client)
 	case "ews":
-		return newEWSCalendar(ctx, cfg, nil)
+		return newEWSCalendar(ctx, cfg, client)
 	}
 	return nil, fmt.Errorf("%w: [exchange] mode %q is not valid: use graph or ews", ErrConfig, cfg.Exchange.Mode)
 }

@@ -64,11 +64,16 @@ func TestInstallationIdentity(t *testing.T) {
 		t.Fatalf("list-resources --check: exit %d, want the trial's event named\n%s", code, out)
 	}
 	code, out, _ = e.run("list-resources", "--check", "--output", "json")
-	var rows []ResourceRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != ExitOK {
+	var listed struct {
+		Resources []struct {
+			Mailbox string
+			Foreign map[string]int `json:"other_installations"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || code != ExitOK {
 		t.Fatal(err, out)
 	}
-	for _, r := range rows {
+	for _, r := range listed.Resources {
 		want := 0
 		if r.Mailbox == anna {
 			want = 1

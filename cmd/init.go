@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +28,7 @@ type InitOptions struct {
 	EWSUser        string
 	EWSPassword    string
 	AllowedDomains []string
+	SecretExpires  string // the client secret's Expires date, YYYY-MM-DD; written as client_secret_expires
 	TFDatabase     string
 	CreateTF       bool
 	Force          bool
@@ -52,6 +55,11 @@ the file named by --tf-database (an existing database is left as it is: the tabl
 					return &usageError{"give secrets as env:NAME or file:PATH, never on the command line, where other users can see them"}
 				}
 			}
+			if opts.SecretExpires != "" {
+				if _, err := time.Parse("2006-01-02", opts.SecretExpires); err != nil {
+					return &usageError{fmt.Sprintf("--client-secret-expires %q is not a date: write it as YYYY-MM-DD, the Expires date on the app's Certificates & secrets page", opts.SecretExpires)}
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -62,13 +70,14 @@ the file named by --tf-database (an existing database is left as it is: the tabl
 	fl.StringVar(&opts.Mode, "mode", "graph", "graph (Office 365) or ews (on-premises Exchange)")
 	fl.StringVar(&opts.TenantID, "tenant-id", "", "Directory (tenant) ID of the Entra ID app")
 	fl.StringVar(&opts.ClientID, "client-id", "", "Application (client) ID of the Entra ID app")
-	fl.StringVar(&opts.ClientSecret, "client-secret", "env:TFSYNC_CLIENT_SECRET", "where the client secret is: env:NAME or file:PATH")
+	fl.StringVar(&opts.ClientSecret, "client-secret", "file:client-secret.txt", "where the client secret is: file:PATH (a scheduler sees it) or env:NAME")
+	fl.StringVar(&opts.SecretExpires, "client-secret-expires", "", "the client secret's Expires date (YYYY-MM-DD): tfsync warns 30 days ahead")
 	fl.StringVar(&opts.AuthorityHost, "authority-host", "https://login.microsoftonline.com/", "Entra ID authority host")
 	fl.StringVar(&opts.GraphURL, "graph-url", "https://graph.microsoft.com", "Microsoft Graph URL")
 	fl.StringVar(&opts.EWSURL, "ews-url", "https://mail.example.com/EWS/Exchange.asmx", "EWS URL (ends in .asmx)")
 	fl.StringVar(&opts.EWSUser, "ews-username", `EXAMPLE\svc-tf`, "EWS service account")
-	fl.StringVar(&opts.EWSPassword, "ews-password", "env:TFSYNC_EWS_PASSWORD", "where the EWS password is: env:NAME or file:PATH")
-	fl.StringSliceVar(&opts.AllowedDomains, "allowed-domain", []string{"example.com"}, "e-mail domain of the organisation (repeat for more)")
+	fl.StringVar(&opts.EWSPassword, "ews-password", "file:ews-password.txt", "where the EWS password is: file:PATH (a scheduler sees it) or env:NAME")
+	fl.StringSliceVar(&opts.AllowedDomains, "allowed-domain", nil, "e-mail domain of the technicians' mailboxes (required; repeat for more; asked for on a terminal)")
 	fl.StringVar(&opts.TFDatabase, "tf-database", "tf.db", "TF integration database")
 	fl.BoolVar(&opts.CreateTF, "create-tf-database", false, "also create the TF integration schema in --tf-database")
 	fl.BoolVar(&opts.Force, "force", false, "overwrite an existing configuration file")
@@ -102,6 +111,9 @@ mode = {{q .Mode}}                    # graph (Office 365) | ews (on-premises Ex
 tenant_id = {{q .TenantID}}   # Directory (tenant) ID
 client_id = {{q .ClientID}}   # Application (client) ID
 client_secret = {{q .ClientSecret}}   # the secret's Value (not its Secret ID)
+{{if .SecretExpires}}client_secret_expires = {{.SecretExpires}}   # the secret's Expires date: tfsync warns 30 days ahead
+{{else}}# client_secret_expires = 2028-12-31   # the secret's Expires date: tfsync warns 30 days ahead
+{{end -}}
 # certificate = "file:tfsync-cert.pem"   # instead of client_secret: PEM with certificate and private key
 authority_host = {{q .AuthorityHost}}
 graph_url = {{q .GraphURL}}
@@ -121,6 +133,7 @@ show_as = "busy"                   # free | tentative | busy | oof | workingElse
 reminder_minutes = 15              # -1: no reminder
 hide_headings = false              # true: no field labels in the event text
 include_location = true            # put the address in the event
+technician_note = true             # end each event with a line (Swedish): only moving the time flows back to TF
 # Resources (Inställningar -> Grunddata -> Resurser) are synced only with an e-mail in these domains.
 allowed_domains = [{{range $i, $d := .AllowedDomains}}{{if $i}}, {{end}}{{q $d}}{{end}}]
 past_days = 7
@@ -165,15 +178,53 @@ func tomlString(s string) string {
 }
 
 func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
+	if f.Output == "json" {
+		// The text goes to stderr; stdout gets what was written and what is left to do.
+		jf := *f
+		jf.IO = &IOStreams{In: f.IO.In, Out: f.IO.ErrOut, ErrOut: f.IO.ErrOut, InTTY: f.IO.InTTY}
+		jf.Output = "text"
+		res := initResult{Config: f.ConfigPath, NextSteps: []string{}}
+		err := runInitText(ctx, &jf, opts, &res)
+		if jerr := f.setJSON(res); jerr != nil && err == nil {
+			err = jerr
+		}
+		return err
+	}
+	return runInitText(ctx, f, opts, &initResult{})
+}
+
+// initResult is init's JSON result (docs/json.md).
+type initResult struct {
+	Config        string   `json:"config"`
+	ConfigWritten bool     `json:"config_written"`
+	TFDatabase    string   `json:"tf_database_created"` // "" when --create-tf-database was not given
+	NextSteps     []string `json:"next_steps"`
+}
+
+func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initResult) error {
 	path := f.ConfigPath
 	if _, err := os.Stat(path); err == nil && !opts.Force {
 		if !opts.CreateTF {
 			return &usageError{fmt.Sprintf("%s already exists: edit it, or give --force to overwrite it", path)}
 		}
 		// An existing installation that only needs the TF schema keeps its configuration.
-		return createTFSchema(ctx, f, path, opts.TFDatabase)
+		db, err := createTFSchema(ctx, f, path, opts.TFDatabase)
+		res.TFDatabase = db
+		return err
 	}
 	o := *opts
+	if len(o.AllowedDomains) == 0 {
+		domains, err := askAllowedDomains(f)
+		if err != nil {
+			return err
+		}
+		o.AllowedDomains = domains
+	}
+	for _, d := range o.AllowedDomains {
+		if _, why := configDomain(d); why != "" {
+			return &usageError{fmt.Sprintf("--allowed-domain %q is not a domain: %s; give a bare domain like example.com", d, why)}
+		}
+	}
 	if o.TenantID == "" {
 		o.TenantID = placeholderGUID
 	}
@@ -191,28 +242,82 @@ func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	fmt.Fprintf(f.IO.Out, "Wrote %s.\n", path)
+	res.ConfigWritten = true
 	if opts.CreateTF {
-		if err := createTFSchema(ctx, f, path, opts.TFDatabase); err != nil {
+		db, err := createTFSchema(ctx, f, path, opts.TFDatabase)
+		res.TFDatabase = db
+		if err != nil {
 			return err
 		}
 	}
-	if o.TenantID == placeholderGUID || o.ClientID == placeholderGUID {
-		fmt.Fprintln(f.IO.Out, "Next: fill in tenant_id and client_id from the app registration in Entra ID, set the secret, then run 'tfsync test-connection'.")
-	} else {
-		fmt.Fprintln(f.IO.Out, "Next: run 'tfsync test-connection'.")
+	for i, step := range initNextSteps(&o) {
+		fmt.Fprintln(f.IO.Out, step)
+		if i > 0 {
+			res.NextSteps = append(res.NextSteps, strings.TrimSpace(step))
+		}
 	}
 	return nil
 }
 
+// initNextSteps says what is left to do for the mode just written.
+func initNextSteps(o *InitOptions) []string {
+	steps := []string{"Next:"}
+	if o.Mode == "ews" {
+		steps = append(steps,
+			"  1. Check url and username under [exchange.ews]: your Exchange server's EWS endpoint and the service account.",
+			"  2. Put the service account's password where password says ("+o.EWSPassword+"), readable only by the account that runs tfsync.",
+			"  3. Give the service account the ApplicationImpersonation role (or, with access = \"delegate\", Editor on each technician's calendar).",
+			"  4. Run 'tfsync test-connection'.")
+		return steps
+	}
+	n := 1
+	if o.TenantID == placeholderGUID || o.ClientID == placeholderGUID {
+		steps = append(steps, fmt.Sprintf("  %d. Replace the placeholder tenant_id and client_id with the ids on the app's Overview page in Entra ID.", n))
+		n++
+	}
+	steps = append(steps, fmt.Sprintf("  %d. Put the client secret's Value where client_secret says (%s), readable only by the account that runs tfsync.", n, o.ClientSecret))
+	n++
+	if o.SecretExpires == "" {
+		steps = append(steps, fmt.Sprintf("  %d. Write the secret's Expires date into client_secret_expires, so tfsync warns before it expires.", n))
+		n++
+	}
+	steps = append(steps, fmt.Sprintf("  %d. Run 'tfsync test-connection'.", n))
+	return steps
+}
+
+// askAllowedDomains asks for the mailbox domains on a terminal; elsewhere --allowed-domain is required, since a
+// guessed domain would make every resource "outside allowed_domains" without saying why.
+func askAllowedDomains(f *Factory) ([]string, error) {
+	const need = "--allowed-domain is required: give the e-mail domain of the technicians' mailboxes, e.g. --allowed-domain example.com (repeat it for more)"
+	if !f.IO.InTTY {
+		return nil, &usageError{need}
+	}
+	fmt.Fprint(f.IO.ErrOut, "E-mail domain(s) of the technicians' mailboxes, separated by commas (e.g. example.com): ")
+	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
+	if err != nil && line == "" {
+		return nil, &usageError{need}
+	}
+	var domains []string
+	for _, d := range strings.Split(line, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	if len(domains) == 0 {
+		return nil, &usageError{need}
+	}
+	return domains, nil
+}
+
 // createTFSchema creates TF's integration schema in db (relative to the configuration's folder), leaving any
 // existing tables and rows as they are.
-func createTFSchema(ctx context.Context, f *Factory, configPath, db string) error {
+func createTFSchema(ctx context.Context, f *Factory, configPath, db string) (string, error) {
 	if !filepath.IsAbs(db) {
 		db = filepath.Join(filepath.Dir(configPath), db)
 	}
 	if err := tf.CreateSchema(ctx, db); err != nil {
-		return fmt.Errorf("create the TF schema in %s: %w", db, err)
+		return "", fmt.Errorf("create the TF schema in %s: %w", db, err)
 	}
 	fmt.Fprintf(f.IO.Out, "Created the TF integration schema in %s (existing tables and rows are kept).\n", db)
-	return nil
+	return db, nil
 }

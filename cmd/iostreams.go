@@ -14,6 +14,7 @@ type IOStreams struct {
 	In          io.Reader
 	Out         io.Writer // results
 	ErrOut      io.Writer // logs and diagnostics
+	InTTY       bool      // a person can answer questions on In (init's missing domain, uninstall's confirmation)
 	OutTTY      bool
 	ErrTTY      bool
 	interactive bool
@@ -25,6 +26,7 @@ func SystemIO() *IOStreams {
 		In:     os.Stdin,
 		Out:    os.Stdout,
 		ErrOut: os.Stderr,
+		InTTY:  isatty.IsTerminal(os.Stdin.Fd()) || isatty.IsCygwinTerminal(os.Stdin.Fd()),
 		OutTTY: isatty.IsTerminal(os.Stdout.Fd()) || isatty.IsCygwinTerminal(os.Stdout.Fd()),
 		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd()),
 	}

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -50,6 +49,23 @@ type ResourceRow struct {
 	Check       string    `json:"check,omitempty"`
 	// Foreign counts the events of other tfsync installations in the mailbox, by installation id (--check).
 	Foreign map[string]int `json:"other_installations,omitempty"`
+}
+
+// resourceJSON is one resource in list-resources' JSON (docs/json.md): every key is always there.
+type resourceJSON struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	SyncEnabled  bool      `json:"sync_enabled"`
+	Email        string    `json:"email"`
+	Mailbox      string    `json:"mailbox"`
+	Problem      string    `json:"problem"`
+	LinkedEvents int       `json:"linked_events"`
+	LastSync     zonedTime `json:"last_sync"`
+	LastError    string    `json:"last_error"`
+	Check        string    `json:"check"`
+	// OtherInstallations counts other tfsync installations' events in the mailbox, by installation id (with
+	// --check; {} otherwise).
+	OtherInstallations map[string]int `json:"other_installations"`
 }
 
 func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOptions) error {
@@ -151,15 +167,25 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		}
 	}
 	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rows); err != nil {
+		out := struct {
+			TimeZone  string         `json:"time_zone"`
+			Resources []resourceJSON `json:"resources"`
+		}{cfg.TF.ZoneName, make([]resourceJSON, 0, len(rows))}
+		for _, r := range rows {
+			out.Resources = append(out.Resources, resourceJSON{ID: r.ID, Name: r.Name, SyncEnabled: r.SyncEnabled, Email: r.Email,
+				Mailbox: r.Mailbox, Problem: r.Problem, LinkedEvents: r.Linked, LastSync: inZone(r.LastSync, cfg.TF.TimeZone),
+				LastError: r.LastError, Check: r.Check, OtherInstallations: map[string]int{}})
+			for k, v := range r.Foreign {
+				out.Resources[len(out.Resources)-1].OtherInstallations[k] = v
+			}
+		}
+		if err := f.setJSON(out); err != nil {
 			return err
 		}
 		return checkErr
 	}
 	t := newTable(f.IO.Out)
-	header := "ID\tNAME\tSYNC\tE-MAIL\tLINKED\tLAST SYNC\tSTATUS"
+	header := "ID\tNAME\tSYNC\tE-MAIL\tLINKED\t" + zoneHeader("LAST SYNC", cfg.TF.TimeZone) + "\tSTATUS"
 	if opts.Check {
 		header += "\tCHECK"
 	}
@@ -180,10 +206,7 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		case r.LastSync.IsZero():
 			status = "not synced yet"
 		}
-		last := "-"
-		if !r.LastSync.IsZero() {
-			last = r.LastSync.In(cfg.TF.TimeZone).Format("2006-01-02 15:04")
-		}
+		last := timeText(r.LastSync, cfg.TF.TimeZone)
 		email := r.Email
 		if email == "" {
 			email = "-"

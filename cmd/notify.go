@@ -52,6 +52,8 @@ type RunOutcome struct {
 	// LockHeld is set when the pass left because another pass held the run lock: exit 0, yet it says nothing
 	// about whether syncing works, so it is neither a failure nor a recovery.
 	LockHeld bool
+	// Warnings are things that will fail soon, such as a credential about to expire; the failure mail lists them.
+	Warnings []string
 }
 
 // MailboxFailure is what went wrong in one mailbox: a short list of problems, each naming its fix.
@@ -347,6 +349,12 @@ func (n *Notifier) failureMail(o RunOutcome, now, lastSent time.Time) (subject, 
 	for _, step := range n.nextSteps(o) {
 		fmt.Fprintf(&b, "  - %s\n", step)
 	}
+	if len(o.Warnings) > 0 {
+		b.WriteString("\nAlso:\n")
+		for _, w := range o.Warnings {
+			fmt.Fprintf(&b, "  - %s\n", w)
+		}
+	}
 
 	n.footer(&b, o, now)
 	b.WriteString("\nExit codes: 0 success (also when another pass holds the lock), 1 the pass failed, 2 configuration error, " +
@@ -600,6 +608,7 @@ func notifyAfterRun(ctx context.Context, f *Factory, p *pass, runID string, r *c
 		st = s
 	}
 	o.ConfigPath = cfg.Path
+	o.Warnings = credentialWarnings(cfg, f.Now())
 	n := NewNotifier(cfg.Notify, f.Now)
 	n.redact = notifySecretValues(cfg)
 	if err := n.AfterRun(ctx, st, o); err != nil {

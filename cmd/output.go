@@ -15,25 +15,21 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
-func when(a calsync.Action) string {
-	if a.Start.IsZero() {
-		return ""
-	}
-	if a.Event.AllDay || (a.Start.Hour() == 0 && a.Start.Minute() == 0 && a.End.Sub(a.Start)%(24*time.Hour) == 0 && a.End.Sub(a.Start) >= 23*time.Hour) {
-		return a.Start.Format("2006-01-02") + " (all day)"
-	}
-	end := a.End.Format("15:04")
-	if a.End.YearDay() != a.Start.YearDay() {
-		end = a.End.Format("2006-01-02 15:04")
-	}
-	return a.Start.Format("2006-01-02 15:04") + "-" + end
+// actionAllDay reports whether an action's span is an all-day event: the desired or observed event says so, or,
+// for a delete planned from a link, its times run from a local midnight to a later one.
+func actionAllDay(a calsync.Action, zone *time.Location) bool {
+	return a.Event.AllDay || a.Observed.AllDay || (a.Event.Start.IsZero() && isDateSpan(a.Start, a.End, zone))
 }
 
-// printPlanTable lists the actions of a plan, the way dry-run shows them.
-func printPlanTable(w io.Writer, r *calsync.Report) {
+func when(a calsync.Action, zone *time.Location) string {
+	return spanText(a.Start, a.End, actionAllDay(a, zone), zone)
+}
+
+// printPlanTable lists the actions of a plan, the way dry-run shows them, with times local in zone.
+func printPlanTable(w io.Writer, r *calsync.Report, zone *time.Location) {
 	shown := 0
 	t := newTable(w)
-	fmt.Fprintln(t, "ACTION\tBOOKING\tMAILBOX\tWHEN\tWHY")
+	fmt.Fprintf(t, "ACTION\tBOOKING\tMAILBOX\t%s\tWHY\n", zoneHeader("WHEN", zone))
 	for _, res := range r.Results {
 		if res.Kind == calsync.ActRecord {
 			continue
@@ -46,7 +42,7 @@ func printPlanTable(w io.Writer, r *calsync.Report) {
 		if res.Conflict != "" {
 			why += " [" + res.Conflict + "]"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", kind, res.BookingID, res.Mailbox, when(res.Action), why)
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", kind, res.BookingID, res.Mailbox, when(res.Action, zone), why)
 		shown++
 	}
 	t.Flush()
@@ -57,6 +53,98 @@ func printPlanTable(w io.Writer, r *calsync.Report) {
 	}
 	fmt.Fprintln(w)
 	printCounts(w, r)
+}
+
+// reportJSON is sync's and dry-run's JSON result (docs/json.md).
+type reportJSON struct {
+	RunID       string        `json:"run_id"`
+	DryRun      bool          `json:"dry_run"`
+	Scoped      bool          `json:"scoped"`
+	Resources   []string      `json:"resources"` // the --resource scope; [] for a whole pass
+	TimeZone    string        `json:"time_zone"`
+	Started     zonedTime     `json:"started"`
+	Finished    zonedTime     `json:"finished"`
+	Window      jsonWindow    `json:"window"`
+	Results     []resultJSON  `json:"results"`
+	Mailboxes   []mailboxJSON `json:"mailboxes"`
+	Skipped     []skipJSON    `json:"skipped"`
+	HeldDeletes int           `json:"held_deletes"`
+	Failed      int           `json:"failed"`
+	// Problems are bookings left alone until someone acts (a bad TF row, a move refused for good, an old event).
+	Problems    []skipJSON `json:"problems"`
+	NewBadRows  int        `json:"new_bad_rows"`
+	Interrupted bool       `json:"interrupted"`
+}
+
+// mailboxJSON is one mailbox's counts; read_error is always there ("" when the mailbox was read).
+type mailboxJSON struct {
+	Mailbox   string `json:"mailbox"`
+	Created   int    `json:"created"`
+	Updated   int    `json:"updated"`
+	Deleted   int    `json:"deleted"`
+	MovedInTF int    `json:"moved_in_tf"`
+	Relinked  int    `json:"relinked"`
+	Retired   int    `json:"retired"`
+	Conflicts int    `json:"conflicts"`
+	Held      int    `json:"held_deletes"` // the same key as in status and show
+	Errors    int    `json:"errors"`
+	ReadError string `json:"read_error"`
+	Status    string `json:"status"` // ok | failed | not_read
+}
+
+type jsonWindow struct {
+	Start zonedTime `json:"start"`
+	End   zonedTime `json:"end"`
+}
+
+type resultJSON struct {
+	Action    string `json:"action"`
+	BookingID string `json:"booking_id"`
+	Mailbox   string `json:"mailbox"`
+	EventID   string `json:"event_id"`
+	Reason    string `json:"reason"`
+	Conflict  string `json:"conflict"`
+	Held      bool   `json:"held"`
+	Duplicate bool   `json:"duplicate"`
+	Orphan    bool   `json:"orphan"`
+	jsonSpan
+	Error string `json:"error"`
+}
+
+type skipJSON struct {
+	Resource  string `json:"resource"`
+	Name      string `json:"name"`
+	BookingID string `json:"booking_id"`
+	Mailbox   string `json:"mailbox"`
+	Reason    string `json:"reason"`
+}
+
+func newReportJSON(r *calsync.Report, zone *time.Location, scope []string) reportJSON {
+	out := reportJSON{RunID: r.RunID, DryRun: r.DryRun, Scoped: len(scope) > 0, Resources: append([]string{}, scope...),
+		TimeZone: zone.String(), Started: inZone(r.Started, zone), Finished: inZone(r.Finished, zone),
+		Results: []resultJSON{}, Mailboxes: []mailboxJSON{}, Skipped: []skipJSON{},
+		HeldDeletes: r.Held, Failed: r.Failed,
+		Problems: []skipJSON{}, NewBadRows: r.NewBadRows, Interrupted: r.Interrupted}
+	for _, p := range r.Problems {
+		out.Problems = append(out.Problems, skipJSON(p))
+	}
+	if r.Plan != nil {
+		out.Window = jsonWindow{inZone(r.Plan.Window.Start, zone), inZone(r.Plan.Window.End, zone)}
+	}
+	for _, res := range r.Results {
+		out.Results = append(out.Results, resultJSON{Action: string(res.Kind), BookingID: res.BookingID, Mailbox: res.Mailbox,
+			EventID: res.EventID, Reason: res.Reason, Conflict: res.Conflict, Held: res.Held, Duplicate: res.Duplicate, Orphan: res.Orphan,
+			jsonSpan: spanJSON(res.Start, res.End, actionAllDay(res.Action, zone), zone), Error: res.Error})
+	}
+	for _, s := range r.Skipped {
+		out.Skipped = append(out.Skipped, skipJSON(s))
+	}
+	for _, m := range r.Mailboxes {
+		out.Mailboxes = append(out.Mailboxes, mailboxJSON{Mailbox: m.Mailbox, Created: m.Created, Updated: m.Updated,
+			Deleted: m.Deleted, MovedInTF: m.MovedInTF, Relinked: m.Relinked, Retired: m.Retired, Conflicts: m.Conflicts,
+			Held: m.Held, Errors: m.Errors, ReadError: m.ReadError, Status: m.Status})
+	}
+	return out
 }
 
 func printCounts(w io.Writer, r *calsync.Report) {

@@ -25,6 +25,7 @@ type pass struct {
 	cal    exchange.Calendar
 	engine *calsync.Engine
 	lock   *calsync.RunLock
+	scope  []string // --resource of a scoped pass
 	// noStore: no state store exists yet; a dry-run plans against an empty one in memory.
 	noStore bool
 }
@@ -45,10 +46,12 @@ func (p *pass) Close() {
 }
 
 type passOptions struct {
-	Full    bool
-	Force   bool
-	Rebuild bool
-	Lock    bool
+	// Resources scopes the pass to these TF resources (ids or e-mails): no other mailbox is read or written.
+	Resources []string
+	Full      bool
+	Force     bool
+	Rebuild   bool
+	Lock      bool
 	// ReadOnly opens the store read-only (dry-run); a missing store is planned against as empty.
 	ReadOnly bool
 	// CreateInstallation lets the pass create the installation id in TF's database (sync; dry-run only reads it).
@@ -118,6 +121,10 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 		p.Close()
 		return nil, err
 	}
+	if err := refuseWhileUninstalling(ctx, p.store); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if p.src, err = f.OpenSource(cfg); err != nil {
 		p.Close()
 		return nil, err
@@ -145,6 +152,15 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 	p.engine.Settings.InstallationID = installation
 	if f.showProgress() {
 		p.engine.Progress = f.progressLine().writing
+	}
+	if len(o.Resources) > 0 {
+		scope, err := resolveScope(ctx, p, o.Resources)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.engine.Mailboxes = func(mb string) bool { return scope[mb] }
+		log.Info().Strs("resources", o.Resources).Msg("scoped pass: other mailboxes are neither read nor written")
 	}
 	return p, nil
 }

@@ -40,13 +40,23 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	var err error
+	var ran *cobra.Command
 	// Cobra reports an unknown command as an untyped error; a typo in a scheduled task must be a usage error.
 	if _, _, ferr := root.Find(args); ferr != nil {
 		err = &usageError{strings.TrimSpace(ferr.Error())}
 	} else {
-		err = root.ExecuteContext(ctx)
+		ran, err = root.ExecuteContextC(ctx)
 	}
 	code := ExitCode(err)
+	helpOnly := err == nil && (ran == nil || ran == root || ran.Name() == "help")
+	if !helpOnly && (f.Output == "json" || (err != nil && jsonRequested(args))) {
+		// Scripts get one JSON object on every exit code (docs/json.md), errors included.
+		name := "tfsync"
+		if ran != nil && ran != root {
+			name = ran.Name()
+		}
+		writeJSONResult(f, name, err)
+	}
 	if err != nil {
 		printError(f, err)
 	}
@@ -120,6 +130,8 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdInit(f, nil),
 		NewCmdEmulator(f, nil),
 		NewCmdStatus(f, nil),
+		NewCmdShow(f, nil),
+		NewCmdUninstall(f, nil),
 		NewCmdVersion(f),
 	)
 	typeArgErrors(root)

@@ -188,6 +188,8 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if in.lock, err = calsync.ProbeRunLock(cfg.State.Path, now, lockStaleAfter); err != nil {
 		in.warnings = append(in.warnings, err.Error())
 	}
+	// A client secret or certificate about to expire (issue 13's expiry warning).
+	in.warnings = append(in.warnings, credentialWarnings(cfg, now)...)
 	// Names come from TF; status still answers when TF cannot be read, without them.
 	if src, err := f.OpenSource(cfg); err != nil {
 		in.warnings = append(in.warnings, "resource names not shown: "+err.Error())
@@ -204,13 +206,18 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	}
 	switch {
 	case opts.Check && f.Output == "json":
-		err = statusWriteJSON(f.IO.Out, statusCheckJSON{SchemaVersion: statusSchemaVersion, Now: rep.Now, statusHealth: rep.Health})
+		// run writes it with "command" and, when the check fails, the "error" object (docs/json.md).
+		err = f.setJSON(statusCheckJSON{SchemaVersion: statusSchemaVersion, Now: rep.Now, statusHealth: rep.Health})
 	case opts.Check:
 		_, err = fmt.Fprintln(f.IO.Out, rep.Health.Headline)
 	case f.Output == "json":
-		err = statusWriteJSON(f.IO.Out, rep)
+		err = f.setJSON(rep)
 	default:
 		printStatus(f.IO.Out, rep, in.zone)
+		// After the tables: the headline stays the first line, which monitoring reads.
+		for _, w := range credentialWarnings(cfg, now) {
+			fmt.Fprintf(f.IO.Out, "\nWarning: %s.\n", w)
+		}
 	}
 	if err != nil {
 		return err
@@ -656,14 +663,13 @@ func statusOneLine(s string, n int) string {
 // printStatusWithoutStore answers status before any pass has created the state store, which status never does.
 func printStatusWithoutStore(f *Factory, cfg *Config) error {
 	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		return f.setJSON(struct {
 			Runs      []statusRun     `json:"runs"`
 			Mailboxes []statusMailbox `json:"mailboxes"`
 			Held      int             `json:"held_deletes"`
 			NoStore   bool            `json:"no_state_store"`
-		}{Runs: []statusRun{}, Mailboxes: []statusMailbox{}, NoStore: true})
+			Warnings  []string        `json:"warnings"`
+		}{Runs: []statusRun{}, Mailboxes: []statusMailbox{}, NoStore: true, Warnings: credentialWarnings(cfg, f.Now())})
 	}
 	fmt.Fprintf(f.IO.Out, "No state store yet at %s: no sync pass has run with this configuration. The first "+
 		"`tfsync sync` creates it; run it as the account the scheduler uses.\n", cfg.State.Path)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,9 +16,10 @@ import (
 
 // SyncOptions are sync's flags.
 type SyncOptions struct {
-	Full    bool
-	Force   bool
-	Rebuild bool
+	Resources []string // --resource: scope the pass to these TF resources (ids or e-mails)
+	Full      bool
+	Force     bool
+	Rebuild   bool
 	// TakeOver moves the TF database's claim to this state store when another one holds it.
 	TakeOver bool
 }
@@ -30,6 +32,9 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 		Short: "Run one sync pass (what the scheduler runs every few minutes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Rebuild && len(opts.Resources) > 0 {
+				return &usageError{"--rebuild relinks every mailbox: it cannot be combined with --resource"}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -38,6 +43,7 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 	}
 	c.Flags().BoolVar(&opts.Full, "full", false, "ignore change cursors and read each calendar's whole window")
 	c.Flags().BoolVar(&opts.Force, "force", false, "apply deletes that max_delete_percent would hold back")
+	c.Flags().StringArrayVar(&opts.Resources, "resource", nil, "only this TF resource's mailbox (id or e-mail; repeatable); --force then applies only its held deletes")
 	c.Flags().BoolVar(&opts.Rebuild, "rebuild", false, "move a damaged state store aside and relink every event through its booking id")
 	c.Flags().BoolVar(&opts.TakeOver, "take-over", false, "make this state store the one that serves the TF database, when another store (another path or machine) did")
 	return c
@@ -46,8 +52,8 @@ func NewCmdSync(f *Factory, runF func(context.Context, *SyncOptions) error) *cob
 func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 	ctx, runID := f.startRun(ctx)
 	started := f.Now()
-	p, err := f.openPass(ctx, runID, passOptions{Full: opts.Full || opts.Rebuild, Force: opts.Force, Rebuild: opts.Rebuild, Lock: true,
-		CreateInstallation: true})
+	p, err := f.openPass(ctx, runID, passOptions{Resources: opts.Resources, Full: opts.Full || opts.Rebuild, Force: opts.Force,
+		Rebuild: opts.Rebuild, Lock: true, CreateInstallation: true})
 	if err != nil {
 		recordUnstarted(ctx, f, runID, started, err)
 		// A pass that cannot even start (stale lock, TF unreadable, backend misconfigured) is mailed too.
@@ -55,25 +61,29 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 		return err
 	}
 	defer p.Close()
+	p.scope = opts.Resources
 	// Before any calendar is touched: a second state store on the same TF database would fight the first.
 	if err := f.claimStore(ctx, p, runID, opts.TakeOver); err != nil {
 		recordRun(ctx, f, p, runID, started, nil, err)
 		return err
 	}
+	logExpiryDaily(ctx, p.cfg, p.store, f.Now())
 	ctx, waits := f.watchPass(ctx)
 	// Recorded as running first: a pass that hangs or is killed shows in status as one that never finished.
 	putRun(ctx, f, p.store, calsync.RunRecord{ID: runID, StartedAt: started, Outcome: calsync.RunRunning})
 	report, err := p.engine.Sync(ctx)
 	f.endWatch(ctx, waits)
 	if err != nil {
+		err = explainExpired(p.cfg, f.Now(), err)
 		recordRun(ctx, f, p, runID, started, nil, err)
 		return err
 	}
-	if err := printReport(f, report, p.cfg.TF.TimeZone); err != nil {
+	if err := printReport(f, report, p.cfg.TF.TimeZone, opts.Resources); err != nil {
 		return err
 	}
-	recordRun(ctx, f, p, runID, started, report, report.Err())
-	return report.Err()
+	err = explainExpired(p.cfg, f.Now(), report.Err())
+	recordRun(ctx, f, p, runID, started, report, err)
+	return err
 }
 
 // keepRuns is how many run records the store keeps.
@@ -81,10 +91,12 @@ const keepRuns = 1000
 
 // recordRun keeps a history of passes for `tfsync status` and list-resources.
 func recordRun(ctx context.Context, f *Factory, p *pass, runID string, started time.Time, r *calsync.Report, runErr error) {
+	// A scoped pass is recorded with its scope, so status and show can tell it from a whole pass.
 	summary, _ := json.Marshal(struct {
 		Report *calsync.Report `json:"report,omitempty"`
 		Error  string          `json:"error,omitempty"`
-	}{r, errString(runErr)})
+		Scope  []string        `json:"scope,omitempty"`
+	}{r, errString(runErr), p.scope})
 	putRun(ctx, f, p.store, calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr),
 		Summary: summary, Outcome: calsync.RunPass, Error: errString(runErr)})
 	logPassEnd(ctx, r, runErr)
@@ -171,18 +183,20 @@ func errString(err error) string {
 }
 
 // printReport writes a pass's result to stdout. The text starts with the time and the run id, so a report a
-// scheduler appends to a file can be told from the next one and found in the log.
-func printReport(f *Factory, r *calsync.Report, zone *time.Location) error {
+// scheduler appends to a file can be told from the next one and found in the log. Times are local in zone; scope is
+// the --resource list of a scoped pass.
+func printReport(f *Factory, r *calsync.Report, zone *time.Location, scope []string) error {
 	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return f.setJSON(newReportJSON(r, zone, scope))
 	}
 	w := f.IO.Out
 	fmt.Fprintf(w, "%s  run %s\n", r.Started.In(zone).Format(timeWithZone), r.RunID)
+	if len(scope) > 0 {
+		fmt.Fprintf(w, "Scoped pass: only the mailboxes of %s.\n", strings.Join(scope, ", "))
+	}
 	if r.DryRun {
-		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.Format("2006-01-02"), r.Plan.Window.End.Format("2006-01-02"))
-		printPlanTable(w, r)
+		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.In(zone).Format("2006-01-02"), r.Plan.Window.End.In(zone).Format("2006-01-02"))
+		printPlanTable(w, r, zone)
 	} else {
 		printSummaryTable(w, r)
 	}

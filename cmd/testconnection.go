@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -46,7 +45,8 @@ move and deletes it, timing each step; after a failure it deletes the event agai
 type Check struct {
 	Name    string `json:"name"`
 	OK      bool   `json:"ok"`
-	Skipped bool   `json:"skipped,omitempty"`
+	Skipped bool   `json:"skipped"`
+	Warning bool   `json:"warning"` // passed, but needs attention soon (a credential about to expire)
 	Message string `json:"message"`
 	err     error
 }
@@ -90,6 +90,10 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	list.Checks[0].Message = "read " + cfg.Path
 	if err := checkSecrets(cfg); !list.add("secrets", err, "every secret resolves (values not shown)") {
 		return connErr(list.firstError())
+	}
+
+	if w := credentialExpiryOf(cfg).Warning(f.Now(), cfg.TF.TimeZone); w != "" {
+		list.Checks = append(list.Checks, Check{Name: "credential expiry", OK: true, Warning: true, Message: w})
 	}
 
 	src, err := f.OpenSource(cfg)
@@ -138,7 +142,7 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 		defer c.Close()
 	}
 	if ch, ok := cal.(exchange.Checker); ok {
-		if !list.add("credentials", ch.CheckCredentials(ctx), credentialsOK(cfg)) {
+		if !list.add("credentials", explainExpired(cfg, f.Now(), ch.CheckCredentials(ctx)), credentialsOK(cfg)) {
 			return connErr(list.firstError())
 		}
 	}
@@ -232,9 +236,7 @@ func checkSecrets(cfg *Config) error {
 
 func printChecks(f *Factory, l *checkList) {
 	if f.Output == "json" {
-		enc := json.NewEncoder(f.IO.Out)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(l)
+		_ = f.setJSON(l)
 		return
 	}
 	t := newTable(f.IO.Out)
@@ -243,6 +245,8 @@ func printChecks(f *Factory, l *checkList) {
 		switch {
 		case c.Skipped:
 			status = "SKIP"
+		case c.Warning:
+			status = "WARN"
 		case !c.OK:
 			status = "FAIL"
 		}

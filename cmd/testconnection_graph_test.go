@@ -58,9 +58,7 @@ func TestTestConnectionGraphFailures(t *testing.T) {
 		break_ func()
 		want   []string
 	}{
-		{"secret's ID pasted instead of its value", func() {
-			os.WriteFile(secretFile, []byte(app.SecretID+"\n"), 0o600)
-		}, []string{"AADSTS7000215", "ID was pasted instead of its Value", "Certificates & secrets"}},
+		// The secret's ID pasted instead of its value is refused before Entra ID is asked: TestSecretInputs.
 		{"wrong secret", func() {
 			os.WriteFile(secretFile, []byte("not-the-secret\n"), 0o600)
 		}, []string{"AADSTS7000215", "client secret is wrong"}},

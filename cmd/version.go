@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -25,6 +26,15 @@ func NewCmdVersion(f *Factory) *cobra.Command {
 						rev = " (" + s.Value[:12] + ")"
 					}
 				}
+			}
+			if f.Output == "json" {
+				return f.setJSON(struct {
+					Version  string `json:"version"`
+					Revision string `json:"revision"`
+					OS       string `json:"os"`
+					Arch     string `json:"arch"`
+					Go       string `json:"go"`
+				}{Version, strings.Trim(rev, " ()"), runtime.GOOS, runtime.GOARCH, runtime.Version()})
 			}
 			fmt.Fprintf(f.IO.Out, "tfsync %s%s %s/%s %s\n", Version, rev, runtime.GOOS, runtime.GOARCH, runtime.Version())
 			return nil

@@ -29,6 +29,8 @@ type Engine struct {
 	// Progress, when set, is told how many calendar writes of the pass are confirmed so far (a long first pass
 	// shows it on a terminal). It is called from one goroutine at a time.
 	Progress func(done, total int)
+	// Mailboxes, when set, scopes the pass to the mailboxes it accepts: no other is read or written (scope.go).
+	Mailboxes func(mailbox string) bool
 }
 
 // Result is the outcome of one applied action.
@@ -162,7 +164,7 @@ func (e *Engine) DryRun(ctx context.Context) (*Report, error) {
 	if err != nil && in == nil {
 		return nil, err
 	}
-	plan := MakePlan(in)
+	plan := e.scopePlan(MakePlan(in))
 	r := &Report{RunID: e.RunID, DryRun: true, Started: started, Plan: plan, Skipped: plan.Skipped}
 	for _, a := range plan.Actions {
 		r.Results = append(r.Results, Result{Action: a})
@@ -186,7 +188,7 @@ func (e *Engine) Sync(ctx context.Context) (*Report, error) {
 		}
 		return nil, err
 	}
-	plan := MakePlan(in)
+	plan := e.scopePlan(MakePlan(in))
 	// Applying the plan needs neither the bookings nor the events read, only the links and each mailbox's read
 	// error and cursor: letting the rest go lowers the peak memory of a large pass by a tenth.
 	in.Bookings = tf.BookingSet{}

@@ -145,7 +145,9 @@ func (ob *observer) chooseMailboxes(ctx context.Context, resources []tf.Resource
 	}
 	ob.names = make([]string, 0, len(mailboxes))
 	for mb := range mailboxes {
-		ob.names = append(ob.names, mb)
+		if e.inScope(mb) {
+			ob.names = append(ob.names, mb)
+		}
 	}
 	sort.Strings(ob.names)
 	ob.makeRequests()

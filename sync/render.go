@@ -22,6 +22,10 @@ const maxSubject = 255
 // Long descriptions are cut so that one runaway row cannot make an event too large to store.
 const maxDescription = 8000
 
+// TechnicianNoteText ends each event's body when [sync] technician_note is on. Technicians who edit an event's
+// text see it restored on the next pass; this tells them, in TF's language, that only the time flows back.
+const TechnicianNoteText = "Flyttar du tiden här i kalendern flyttas bokningen i TF. Andra ändringar i händelsen ersätts med texten från TF vid nästa synkronisering."
+
 // Render turns a booking into the event tfsync wants in the calendar. It is pure: the same booking and settings
 // always give the same event, which is what makes the content hash a reliable change detector.
 func Render(b tf.Booking, s Settings) exchange.Event {
@@ -68,6 +72,9 @@ func renderBody(b tf.Booking, s Settings) string {
 	}
 	if u := safeURL(b.URL); u != "" {
 		field("Länk till TF", `<a href="`+html.EscapeString(u)+`">Öppna i TF</a>`)
+	}
+	if s.TechnicianNote {
+		sb.WriteString("<p><i>" + html.EscapeString(TechnicianNoteText) + "</i></p>\n")
 	}
 	return sb.String()
 }

@@ -36,6 +36,7 @@ type Settings struct {
 	ReminderMinutes  int
 	HideHeadings     bool
 	IncludeLocation  bool
+	TechnicianNote   bool // end the body with TechnicianNoteText
 	AllowedDomains   []string
 	PastDays         int
 	FutureDays       int

@@ -204,8 +204,8 @@ func (c *Client) transportError(err error) *Error {
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &unknownCA) || errors.As(err, &verify) && errors.As(verify.Err, &unknownCA):
-		e.Hint = fmt.Sprintf("the certificate of %s is not trusted: add its CA to the system's trust store "+
-			"(or point SSL_CERT_FILE at it)", c.opts.URL)
+		e.Hint = fmt.Sprintf("the certificate of %s is not trusted: name a PEM file with its CA in [exchange] ca_file "+
+			"(or add the CA to the system's trust store)", c.opts.URL)
 	case errors.As(err, &hostErr):
 		e.Hint = fmt.Sprintf("the certificate of %s is not valid for that host name: use the host name the "+
 			"certificate names in [exchange.ews] url", c.opts.URL)

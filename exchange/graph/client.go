@@ -67,7 +67,7 @@ type Options struct {
 	// GraphURL is Graph's root, without the version; default DefaultGraphURL. Plain http only for loopback hosts.
 	GraphURL string
 	// HTTPClient is used as is for Entra ID; for Graph only its Transport is used, under the SDK's middleware.
-	// Nil uses the system's trust store (on Linux, SSL_CERT_FILE adds a CA).
+	// Nil uses the system's trust store; tfsync passes a client that adds [exchange] ca_file to it.
 	HTTPClient *http.Client
 	// Zone is TF's time zone: events are written and read in it. Default UTC.
 	Zone *time.Location

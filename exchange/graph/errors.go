@@ -239,8 +239,8 @@ func (c *Client) transportFailure(op, mailbox string, err error, setting string)
 		msg: c.redact(firstLine(strings.Join(strings.Fields(err.Error()), " "), 300))}
 	switch netKind(err) {
 	case netTLS:
-		e.Hint = fmt.Sprintf("the TLS certificate of %s is not trusted: add the CA that issued it to the system's "+
-			"trust store (on Linux, SSL_CERT_FILE may point at a PEM file holding it), or correct %s in "+
+		e.Hint = fmt.Sprintf("the TLS certificate of %s is not trusted: name a PEM file with the CA that issued it in "+
+			"[exchange] ca_file (or add the CA to the system's trust store), or correct %s in "+
 			"[exchange.graph] if the host is wrong", host, setting)
 	case netDNS:
 		e.Hint = fmt.Sprintf("the host %s cannot be resolved: check %s in [exchange.graph] and this machine's DNS "+

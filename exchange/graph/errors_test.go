@@ -174,7 +174,7 @@ func TestTransportFailure(t *testing.T) {
 		contains []string
 	}{
 		{"untrusted certificate", fmt.Errorf("Post: %w", x509.UnknownAuthorityError{}),
-			[]string{"not trusted", "SSL_CERT_FILE", "graph_url"}},
+			[]string{"not trusted", "ca_file", "graph_url"}},
 		{"unknown host", &net.DNSError{Err: "no such host", Name: "graph.example", IsNotFound: true},
 			[]string{"cannot be resolved", "graph_url"}},
 		{"refused", fmt.Errorf("Post: %w", refused), []string{"nothing accepts connections", "graph_url"}},

@@ -433,7 +433,7 @@ func TestFailureModes(t *testing.T) {
 		{name: "unlicensed", check: func(c *graph.Client) error { return c.CheckAccess(context.Background(), nolic) },
 			want: exchange.ErrMailboxNotFound, contains: []string{"licence", nolic}},
 		{name: "untrusted certificate", opts: func(o *graph.Options) { o.HTTPClient = nil },
-			want: exchange.ErrUnavailable, contains: []string{"not trusted", "SSL_CERT_FILE", "authority_host"}},
+			want: exchange.ErrUnavailable, contains: []string{"not trusted", "ca_file", "authority_host"}},
 		{name: "nothing listening", opts: func(o *graph.Options) { o.AuthorityHost, o.GraphURL = closedURL(t), closedURL(t) },
 			want: exchange.ErrUnavailable, contains: []string{"nothing accepts connections", "authority_host"}},
 	}
