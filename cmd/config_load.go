@@ -87,7 +87,7 @@ func configKindNames() []string {
 	return names
 }
 
-// configSchema lists the keys each table accepts, in the order of DESIGN.md. "" is the top level.
+// configSchema lists the keys each table accepts, in the order the README documents them. "" is the top level.
 var configSchema = map[string][]string{
 	"":               {"tf", "state", "exchange", "sync", "notify", "log"},
 	"tf":             {"database", "time_zone"},
@@ -385,7 +385,7 @@ type configSection struct {
 	d      *configDecoder
 	path   []string
 	vals   map[string]any
-	keys   []string // the keys it accepts, in the order of DESIGN.md
+	keys   []string // the keys it accepts, in the order the README documents them
 	broken bool     // written as something other than a table, which is already reported
 }
 

@@ -74,10 +74,13 @@ type emulatorSetup struct {
 func (s *emulatorSetup) Close() { s.srv.Close() }
 
 // configTOML is a configuration for the given mode that points at the emulator.
-func (s *emulatorSetup) configTOML(mode string) string {
+func (s *emulatorSetup) configTOML(mode string) string { return s.configTOMLFor(mode, s.tfDB) }
+
+// configTOMLFor is configTOML for another TF database.
+func (s *emulatorSetup) configTOMLFor(mode, tfDB string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Points at the tfsync emulator at %s; written by tfsync.\n", s.srv.URL)
-	fmt.Fprintf(&b, "[tf]\ndatabase = %s\ntime_zone = \"Europe/Stockholm\"\n\n", tomlString(s.tfDB))
+	fmt.Fprintf(&b, "[tf]\ndatabase = %s\ntime_zone = \"Europe/Stockholm\"\n\n", tomlString(tfDB))
 	fmt.Fprintf(&b, "[state]\npath = %s\n\n", tomlString("tfsync-state-"+mode+".db"))
 	// ca_file rather than SSL_CERT_FILE: Go on Windows verifies through the system store and ignores the variable.
 	fmt.Fprintf(&b, "[exchange]\nmode = %q\nca_file = \"emulator-ca.pem\"\n\n", mode)
@@ -184,13 +187,25 @@ func runEmulator(ctx context.Context, f *Factory, opts *EmulatorOptions) error {
 			}
 		}
 	}
+	// The EWS configuration gets a TF database of its own: one TF database is one installation with one state
+	// store, and a second store on it is refused. With --tf-database both configurations name that database, and
+	// only one of them can sync it.
+	tfDBs := map[string]string{"graph": tfDB, "ews": tfDB}
+	if opts.TFDatabase == "" {
+		tfDBs["ews"] = filepath.Join(dir, "tf-ews.db")
+		if _, err := os.Stat(tfDBs["ews"]); err != nil {
+			if err := seedDemo(ctx, tfDBs["ews"], f.Now(), mustStockholm()); err != nil {
+				return err
+			}
+		}
+	}
 	s, err := setupEmulator(ctx, f, opts.Listen, dir, tfDB, opts.Mailboxes)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	for mode, name := range map[string]string{"graph": "tfsync.toml", "ews": "tfsync-ews.toml"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s.configTOML(mode)), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s.configTOMLFor(mode, tfDBs[mode])), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}

@@ -118,6 +118,17 @@ func TestExitCodeTable(t *testing.T) {
 				code := run(ctx, f, []string{"sync", "--config", e.config})
 				return code, out.String() + errOut.String()
 			}, "the pass was interrupted"},
+			{"a signal before the pass has started", func(t *testing.T) (int, string) {
+				e := newEnv(t, "")
+				io, out, errOut := TestIO()
+				f := NewFactory(io)
+				f.Now = func() time.Time { return e.now }
+				f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel() // SIGTERM while the store and TF are still being opened
+				code := run(ctx, f, []string{"sync", "--config", e.config})
+				return code, out.String() + errOut.String()
+			}, "the pass was interrupted"},
 		}},
 		{ExitLockStale, []string{"over an hour"}, []scenario{
 			{"a pass hung for three hours", sync(lockSince(3*time.Hour), "sync"), "far longer than a pass takes"},

@@ -47,6 +47,12 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	} else {
 		ran, err = root.ExecuteContextC(ctx)
 	}
+	var ue *usageError
+	if err != nil && ctx.Err() != nil && !errors.Is(err, calsync.ErrInterrupted) && !errors.As(err, &ue) {
+		// A signal that arrives before the engine runs (while the store or TF is opened) surfaces as whatever that
+		// step returned; it is still an interruption, not a failure, for the scheduler.
+		err = fmt.Errorf("%w (SIGTERM or Ctrl-C) before the pass finished: what the servers confirmed is recorded; the next pass resumes (%v)", calsync.ErrInterrupted, err)
+	}
 	code := ExitCode(err)
 	helpOnly := err == nil && (ran == nil || ran == root || ran.Name() == "help")
 	if !helpOnly && (f.Output == "json" || (err != nil && jsonRequested(args))) {

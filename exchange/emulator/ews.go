@@ -17,7 +17,7 @@ import (
 // This file is the emulator's EWS front (SOAP 1.1 over HTTPS at /EWS/Exchange.asmx), as an on-premises Exchange
 // 2013 SP1 server answers the six operations tfsync's EWS backend uses: CreateItem, UpdateItem, DeleteItem,
 // FindItem, GetItem and SyncFolderItems, on mailboxes' calendars, with impersonation or delegate access. It is
-// written from the wire facts (research/ews-wire-facts.md) and Microsoft's EWS reference, not from the backend.
+// written from Microsoft's EWS reference (MS-OXWS* and the EWS XML schema), not from the backend.
 // Authentication is in ews_auth.go, the SOAP wire format in ews_wire.go, the operations in ews_ops.go and the
 // calendar item's wire form in ews_item.go.
 
