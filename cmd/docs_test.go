@@ -7,9 +7,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"io/fs"
 	"os"
@@ -23,6 +20,7 @@ import (
 	"time"
 	"unicode"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -794,39 +792,15 @@ func TestDocsConfigSnippets(t *testing.T) {
 	}
 }
 
-// docsExitCodes reads the Exit* constants of exit.go, so a new exit code must be documented too.
+// docsExitCodes is cmd/exitcode's table as code -> name, so a new exit code must be documented too.
 func docsExitCodes(t *testing.T) map[int]string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "exit.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	codes := map[int]string{}
-	for _, d := range f.Decls {
-		gd, ok := d.(*ast.GenDecl)
-		if !ok || gd.Tok != token.CONST {
-			continue
-		}
-		for _, spec := range gd.Specs {
-			vs := spec.(*ast.ValueSpec)
-			for i, name := range vs.Names {
-				if !strings.HasPrefix(name.Name, "Exit") || i >= len(vs.Values) {
-					continue
-				}
-				lit, ok := vs.Values[i].(*ast.BasicLit)
-				if !ok {
-					t.Fatalf("exit.go: %s is not a literal; teach docsExitCodes to read it", name.Name)
-				}
-				v, err := strconv.Atoi(lit.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				codes[v] = name.Name
-			}
-		}
+	for _, c := range exitcode.All() {
+		codes[c.Code] = c.Name
 	}
 	if len(codes) < 7 {
-		t.Fatalf("read %d exit codes from exit.go: %v", len(codes), codes)
+		t.Fatalf("read %d exit codes from cmd/exitcode: %v", len(codes), codes)
 	}
 	return codes
 }

@@ -3,22 +3,23 @@ package cmd
 import (
 	"errors"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
 
-// Exit codes, documented in the README. A scheduler alarms on anything but 0.
+// Exit codes, by their names in cmd. The numbers, names and meanings are the one table in cmd/exitcode, which the
+// README and docs/schedulers.md follow (TestExitCodeTable).
 const (
-	ExitOK        = 0 // success; also: another pass holds the lock
-	ExitFailure   = 1 // the pass failed (TF unreadable, state store damaged, an unexpected error)
-	ExitUsage     = 2 // usage or configuration error
-	ExitAuth      = 3 // authentication or connection failure: no calendar could be reached
-	ExitPartial   = 4 // some mailboxes or bookings failed, the rest synced
-	ExitHeld      = 5 // deletes held back by max_delete_percent (run with --force after checking)
-	ExitLockStale = 6 // another pass has held the lock far longer than any pass should take
-	// ExitInterrupted: SIGTERM or Ctrl-C stopped the pass at a safe point; the next pass resumes.
-	ExitInterrupted = 7
+	ExitOK          = exitcode.OK
+	ExitFailure     = exitcode.Failure
+	ExitUsage       = exitcode.Usage
+	ExitAuth        = exitcode.Auth
+	ExitPartial     = exitcode.Partial
+	ExitHeld        = exitcode.Held
+	ExitLockStale   = exitcode.LockStale
+	ExitInterrupted = exitcode.Interrupted
 )
 
 // usageError is a mistake on the command line.
@@ -53,4 +54,39 @@ func ExitCode(err error) int {
 		return ExitFailure
 	}
 	return ExitFailure
+}
+
+// errorClass names the kind of error that ended a pass: the failure mail's fingerprint and advice, and the JSON
+// error's code, read it. The checks go from the most specific cause to the summary sentinels, since
+// ErrAllMailboxesFailed wraps the backend's own error.
+func errorClass(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, calsync.ErrLockStale):
+		return "lock-stale"
+	case errors.Is(err, calsync.ErrLockHeld):
+		return "lock-held"
+	case errors.Is(err, exchange.ErrAuth):
+		return "auth"
+	case errors.Is(err, exchange.ErrAccessDenied):
+		return "access-denied"
+	case errors.Is(err, exchange.ErrMailboxNotFound):
+		return "mailbox-not-found"
+	case errors.Is(err, exchange.ErrUnavailable), errors.Is(err, exchange.ErrThrottled):
+		return "unreachable"
+	case errors.Is(err, calsync.ErrAllMailboxesFailed):
+		return "no-calendar"
+	case errors.Is(err, calsync.ErrStoreCorrupt):
+		return "store-corrupt"
+	case errors.Is(err, calsync.ErrStoreTooNew):
+		return "store-too-new"
+	case errors.Is(err, calsync.ErrTFRead), errors.Is(err, tf.ErrSchema):
+		return "tf"
+	case errors.Is(err, calsync.ErrPartial):
+		return "partial"
+	case errors.Is(err, calsync.ErrDeletesHeld):
+		return "deletes-held"
+	}
+	return "other"
 }

@@ -11,13 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	calsync "tfsync/sync"
 )
 
-// TestExitCodeTable holds each documented exit code to what the program returns: for every code, the meaning the
-// README and docs/schedulers.md give it, and real commands that end with it.
+// TestExitCodeTable holds each exit code to what the program returns: for every code of cmd/exitcode's table, the
+// meaning the README and docs/schedulers.md give it (the table's own, word for word), and real commands that end
+// with it.
 func TestExitCodeTable(t *testing.T) {
 	// scenario runs tfsync in a fresh installation and returns its exit code and what it printed.
 	type scenario struct {
@@ -58,7 +60,7 @@ func TestExitCodeTable(t *testing.T) {
 	}
 	table := []struct {
 		code      int
-		meaning   []string // words the README's and schedulers.md's rows for the code must hold
+		meaning   []string // words cmd/exitcode's meaning of the code must hold, and so the docs' rows
 		scenarios []scenario
 	}{
 		{ExitOK, []string{"another pass", "lock"}, []scenario{
@@ -149,23 +151,20 @@ func TestExitCodeTable(t *testing.T) {
 		}
 	}
 
-	declared := docsExitCodes(t)
+	declared := map[int]exitcode.Code{}
+	for _, c := range exitcode.All() {
+		declared[c.Code] = c
+	}
 	tested := map[int]bool{}
 	for _, row := range table {
 		tested[row.code] = true
-		if _, ok := declared[row.code]; !ok {
-			t.Errorf("exit code %d is in this table but not declared in exit.go", row.code)
+		c, ok := declared[row.code]
+		if !ok {
+			t.Errorf("exit code %d is in this test but not in cmd/exitcode's table", row.code)
 		}
-		for doc, rows := range documented {
-			meaning, ok := rows[row.code]
-			if !ok {
-				t.Errorf("%s does not document exit code %d", doc, row.code)
-				continue
-			}
-			for _, w := range row.meaning {
-				if !strings.Contains(meaning, w) {
-					t.Errorf("%s: exit code %d is documented as %q, which does not say %q", doc, row.code, meaning, w)
-				}
+		for _, w := range row.meaning {
+			if !strings.Contains(c.Meaning, w) {
+				t.Errorf("cmd/exitcode: exit code %d means %q, which does not say %q", row.code, c.Meaning, w)
 			}
 		}
 		for _, sc := range row.scenarios {
@@ -191,25 +190,46 @@ func TestExitCodeTable(t *testing.T) {
 			})
 		}
 	}
-	for v, name := range declared {
-		if tested[v] {
-			continue
+	// Every documented table row begins with the table's meaning (the docs go on to say what to do), and the docs
+	// document exactly the table's codes.
+	for _, c := range exitcode.All() {
+		if !tested[c.Code] {
+			t.Logf("exit code %d (%s) has no scenario in this test yet: add the command that returns it", c.Code, c.Name)
 		}
-		// A code added without a scenario here must still be documented; what returns it belongs in this table.
 		for doc, rows := range documented {
-			if _, ok := rows[v]; !ok {
-				t.Errorf("%s does not document exit code %d (%s)", doc, v, name)
+			text, ok := rows[c.Code]
+			if !ok {
+				t.Errorf("%s does not document exit code %d (%s)", doc, c.Code, c.Name)
+				continue
+			}
+			if !docsSays(text, c.Meaning) {
+				t.Errorf("%s: exit code %d is documented as %q; cmd/exitcode says %q: begin the row with that", doc, c.Code, text, c.Meaning)
 			}
 		}
-		t.Logf("exit code %d (%s) has no scenario in this test yet: add the command that returns it", v, name)
 	}
 	for doc, rows := range documented {
 		for v := range rows {
 			if _, ok := declared[v]; !ok {
-				t.Errorf("%s documents exit code %d, which exit.go does not declare", doc, v)
+				t.Errorf("%s documents exit code %d, which cmd/exitcode's table does not have", doc, v)
 			}
 		}
 	}
+}
+
+// docsSays reports whether a table cell begins with the sentence: markdown's backticks aside, and a capital letter
+// where the cell starts a sentence.
+func docsSays(cell, sentence string) bool {
+	cell = strings.ReplaceAll(cell, "`", "")
+	if cell == "" || sentence == "" {
+		return false
+	}
+	cell = strings.ToLower(cell[:1]) + cell[1:]
+	if !strings.HasPrefix(cell, sentence) {
+		return false
+	}
+	// The sentence must end where the cell's does or its punctuation begins, not inside a longer word.
+	rest := cell[len(sentence):]
+	return rest == "" || strings.ContainsAny(rest[:1], " .,;:")
 }
 
 // docsCodeRows reads a markdown table whose first column is an exit code: code -> the next column.
@@ -336,5 +356,20 @@ func TestUnreadMailboxIsAnError(t *testing.T) {
 		if s.Mailbox == victim {
 			t.Errorf("skipped lists the unread mailbox: %+v", s)
 		}
+	}
+}
+
+// TestErrorNamesItsExitCode: the error line a scheduler's log keeps names the exit code by number and by its name in
+// cmd/exitcode's table.
+func TestErrorNamesItsExitCode(t *testing.T) {
+	e := newEnv(t, "")
+	os.Remove(filepath.Join(e.dir, "tf.db"))
+	code, _, errOut := e.run("sync")
+	if code != ExitFailure {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	want := fmt.Sprintf(`"exit_code":%d,"exit_name":%q`, code, exitcode.Name(code))
+	if !strings.Contains(errOut, want) {
+		t.Errorf("the error line lacks %s:\n%s", want, errOut)
 	}
 }

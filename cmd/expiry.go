@@ -89,7 +89,11 @@ func (e credentialExpiry) Warning(now time.Time, zone *time.Location) string {
 		return fmt.Sprintf("%s expired on %s (%s): %s", e.What, day, e.Setting, e.fix())
 	}
 	days := int(math.Ceil(e.At.Sub(now).Hours() / 24))
-	return fmt.Sprintf("%s expires on %s, in %s (%s): renew it before then: %s", e.What, day, notifyPlural(days, "day", "days"), e.Setting, e.fix())
+	in := fmt.Sprintf("%d days", days)
+	if days == 1 {
+		in = "1 day"
+	}
+	return fmt.Sprintf("%s expires on %s, in %s (%s): renew it before then: %s", e.What, day, in, e.Setting, e.fix())
 }
 
 // expiredCredentialError names an expired credential as the cause when Entra ID refuses to sign tfsync in.

@@ -86,13 +86,3 @@ func testConnectionAt(t *testing.T, emu *emulatorSetup, cfg string, now time.Tim
 	code := run(t.Context(), f, []string{"test-connection", "--config", cfg})
 	return code, out.String() + errOut.String()
 }
-
-func TestFailureMailNamesExpiry(t *testing.T) {
-	n := &Notifier{hostname: "tf-server"}
-	o := RunOutcome{ExitCode: ExitPartial, RunID: "r1", Error: "boom", Class: "other",
-		Warnings: []string{"the client secret expires on 2026-04-05, in 16 days"}}
-	_, body := n.failureMail(o, time.Date(2026, 3, 20, 10, 0, 0, 0, time.UTC), time.Time{})
-	if !strings.Contains(body, "Also:\n  - the client secret expires on 2026-04-05") {
-		t.Errorf("the failure mail does not warn:\n%s", body)
-	}
-}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 )
 
@@ -83,7 +84,8 @@ func printError(f *Factory, err error) {
 	case errors.As(err, &ue):
 		fmt.Fprintf(f.IO.ErrOut, "Error: %s\nRun 'tfsync --help' for usage.\n", err)
 	default:
-		log.Error().Int("exit_code", ExitCode(err)).Msg(err.Error())
+		code := ExitCode(err)
+		log.Error().Int("exit_code", code).Str("exit_name", exitcode.Name(code)).Msg(err.Error())
 	}
 }
 
