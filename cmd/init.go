@@ -139,7 +139,11 @@ func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initRe
 		o.ClientID = config.PlaceholderGUID
 	}
 	var buf bytes.Buffer
-	if err := config.Template.Execute(&buf, o); err != nil {
+	if err := config.WriteTemplate(&buf, config.InitValues{
+		Mode: o.Mode, TFDatabase: o.TFDatabase, TenantID: o.TenantID, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		SecretExpires: o.SecretExpires, AuthorityHost: o.AuthorityHost, GraphURL: o.GraphURL, EWSURL: o.EWSURL,
+		EWSUser: o.EWSUser, EWSPassword: o.EWSPassword, AllowedDomains: o.AllowedDomains,
+	}); err != nil {
 		return fmt.Errorf("render the configuration: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

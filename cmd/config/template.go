@@ -1,9 +1,29 @@
 package config
 
 import (
+	"io"
 	"strings"
 	"text/template"
 )
+
+// InitValues are what tfsync init was told; the rest of the file it writes comes from the key declarations.
+type InitValues struct {
+	Mode           string
+	TFDatabase     string
+	TenantID       string
+	ClientID       string
+	ClientSecret   string // a secret reference: env:NAME or file:PATH
+	SecretExpires  string // YYYY-MM-DD, or "" to write client_secret_expires commented out
+	AuthorityHost  string
+	GraphURL       string
+	EWSURL         string
+	EWSUser        string
+	EWSPassword    string
+	AllowedDomains []string
+}
+
+// WriteTemplate writes the commented tfsync.toml that tfsync init writes.
+func WriteTemplate(w io.Writer, v InitValues) error { return Template.Execute(w, v) }
 
 // PlaceholderGUID is what tfsync init writes for a tenant or client id it was not given.
 const PlaceholderGUID = "00000000-0000-0000-0000-000000000000"
