@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"tfsync/exchange"
-	"tfsync/testdata/demo"
 	"tfsync/tf"
+	"tfsync/tf/demo"
 )
 
 // DemoOptions are demo's flags.

@@ -12,8 +12,8 @@ import (
 
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
-	"tfsync/testdata/demo"
 	"tfsync/tf"
+	"tfsync/tf/demo"
 )
 
 // fixture is a TF database, a store and an emulator, wired into an engine, with a clock tests move.
