@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	"tfsync/cmd/notify"
 	calsync "tfsync/sync"
 )
@@ -28,7 +29,7 @@ func notifyAfterRun(ctx context.Context, f *Factory, p *pass, runID string, r *c
 		return
 	}
 	var (
-		cfg *Config
+		cfg *config.Config
 		st  *calsync.Store
 	)
 	if p != nil {
@@ -63,7 +64,7 @@ func notifyAfterRun(ctx context.Context, f *Factory, p *pass, runID string, r *c
 
 // notifySettings is the [notify] section as the notifier takes it, with every secret of the configuration to keep
 // out of the mail.
-func notifySettings(cfg *Config) notify.Settings {
+func notifySettings(cfg *config.Config) notify.Settings {
 	s := notify.Settings{
 		EmailTo:     cfg.Notify.EmailTo,
 		SMTP:        cfg.Notify.SMTP,
@@ -82,9 +83,9 @@ func notifySettings(cfg *Config) notify.Settings {
 
 // secretValues resolves every secret of the configuration, the certificate included, so the notifier can keep
 // them out of mails. Unresolvable ones are skipped: a secret that cannot be read cannot leak either.
-func secretValues(cfg *Config) []string {
+func secretValues(cfg *config.Config) []string {
 	var out []string
-	for _, s := range []Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
+	for _, s := range []config.Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
 		if !s.IsSet() {
 			continue
 		}

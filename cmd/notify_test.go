@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	"tfsync/cmd/notify"
 	"tfsync/cmd/notify/notifytest"
 	"tfsync/exchange"
@@ -112,7 +113,7 @@ func TestOutcomeOf(t *testing.T) {
 		{"credentials refused", fmt.Errorf("%w: %w", calsync.ErrAllMailboxesFailed, exchange.ErrAuth), ExitAuth, "auth", false},
 		{"partial", fmt.Errorf("%w: 3 failed", calsync.ErrPartial), ExitPartial, "partial", false},
 		{"deletes held", fmt.Errorf("%w: 12 deletes held back", calsync.ErrDeletesHeld), ExitHeld, "deletes-held", false},
-		{"configuration", fmt.Errorf("%w: [sync] show_as is not valid", ErrConfig), ExitUsage, "other", false},
+		{"configuration", fmt.Errorf("%w: [sync] show_as is not valid", config.ErrConfig), ExitUsage, "other", false},
 		{"unexpected", errors.New("boom"), ExitFailure, "other", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,9 +139,9 @@ func TestNotifyAfterRunOnlyWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg := &Config{Path: notifyTestConfig, Notify: NotifyConfig{
+	cfg := &config.Config{Path: notifyTestConfig, Notify: config.Notify{
 		EmailTo: []string{"drift@example.com"}, SMTP: closed, From: "tfsync@example.com",
-		Username: "tfsync", Password: Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "auto", RepeatAfter: time.Hour,
+		Username: "tfsync", Password: config.Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "auto", RepeatAfter: time.Hour,
 	}}
 	f := &Factory{Now: func() time.Time { return notifyT0 }}
 	ctx, logs := notifyLogCtx()
@@ -159,13 +160,13 @@ func TestNotifyAfterRunOnlyWarns(t *testing.T) {
 func TestNotifyAfterRunWithoutPass(t *testing.T) {
 	srv := notifytest.Start(t, notifytest.Options{})
 	dir := t.TempDir()
-	cfg := &Config{
+	cfg := &config.Config{
 		Path:  filepath.Join(dir, "tfsync.toml"),
-		State: StateConfig{Path: filepath.Join(dir, "tfsync-state.db")},
-		Notify: NotifyConfig{EmailTo: []string{"drift@example.com"}, SMTP: srv.Addr, From: "tfsync@example.com",
+		State: config.State{Path: filepath.Join(dir, "tfsync-state.db")},
+		Notify: config.Notify{EmailTo: []string{"drift@example.com"}, SMTP: srv.Addr, From: "tfsync@example.com",
 			StartTLS: "never", RepeatAfter: time.Hour},
 	}
-	f := &Factory{Now: func() time.Time { return notifyT0 }, LoadConfig: func(string) (*Config, []string, error) { return cfg, nil, nil }}
+	f := &Factory{Now: func() time.Time { return notifyT0 }, LoadConfig: func(string) (*config.Config, []string, error) { return cfg, nil, nil }}
 	ctx, logs := notifyLogCtx()
 	for i := range 2 {
 		notifyAfterRun(ctx, f, nil, fmt.Sprintf("run%d", i), nil, &calsync.LockHeldError{PID: 42, Stale: true})
@@ -179,12 +180,12 @@ func TestNotifyAfterRunWithoutPass(t *testing.T) {
 		t.Fatalf("%d mails %+v\n%s", len(mails), mails, logs)
 	}
 
-	f.LoadConfig = func(string) (*Config, []string, error) {
+	f.LoadConfig = func(string) (*config.Config, []string, error) {
 		t.Error("the configuration was loaded for a pass that needs no notice")
 		return cfg, nil, nil
 	}
 	notifyAfterRun(ctx, f, nil, "run3", nil, &calsync.LockHeldError{PID: 42})
-	notifyAfterRun(ctx, f, nil, "run4", nil, fmt.Errorf("%w: [sync] show_as is not valid", ErrConfig))
+	notifyAfterRun(ctx, f, nil, "run4", nil, fmt.Errorf("%w: [sync] show_as is not valid", config.ErrConfig))
 	notifyAfterRun(ctx, f, nil, "run5", nil, fmt.Errorf("read bookings: %w", context.Canceled))
 	if n := len(srv.Received()); n != 1 {
 		t.Errorf("%d mails, want still 1", n)
@@ -205,17 +206,17 @@ func TestNoticeNeverHoldsACertificate(t *testing.T) {
 	t.Setenv("TFSYNC_TEST_SMTP_PASSWORD", notifyTestPassword)
 	srv := notifytest.Start(t, notifytest.Options{})
 	dir := t.TempDir()
-	cfg := &Config{
+	cfg := &config.Config{
 		Path:  filepath.Join(dir, "tfsync.toml"),
-		State: StateConfig{Path: filepath.Join(dir, "tfsync-state.db")},
-		Exchange: ExchangeConfig{
-			Graph: GraphConfig{ClientSecret: Secret{Ref: "env:TFSYNC_TEST_SECRET"}, Certificate: Secret{Ref: "env:TFSYNC_TEST_CERT"}},
-			EWS:   EWSConfig{Password: Secret{Ref: "env:TFSYNC_TEST_EWS_PASSWORD"}},
+		State: config.State{Path: filepath.Join(dir, "tfsync-state.db")},
+		Exchange: config.Exchange{
+			Graph: config.Graph{ClientSecret: config.Secret{Ref: "env:TFSYNC_TEST_SECRET"}, Certificate: config.Secret{Ref: "env:TFSYNC_TEST_CERT"}},
+			EWS:   config.EWS{Password: config.Secret{Ref: "env:TFSYNC_TEST_EWS_PASSWORD"}},
 		},
-		Notify: NotifyConfig{EmailTo: []string{"drift@example.com"}, SMTP: srv.Addr, From: "tfsync@example.com",
-			Password: Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "never", RepeatAfter: time.Hour},
+		Notify: config.Notify{EmailTo: []string{"drift@example.com"}, SMTP: srv.Addr, From: "tfsync@example.com",
+			Password: config.Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "never", RepeatAfter: time.Hour},
 	}
-	f := &Factory{Now: func() time.Time { return notifyT0 }, LoadConfig: func(string) (*Config, []string, error) { return cfg, nil, nil }}
+	f := &Factory{Now: func() time.Time { return notifyT0 }, LoadConfig: func(string) (*config.Config, []string, error) { return cfg, nil, nil }}
 	ctx, _ := notifyLogCtx()
 	leak := fmt.Errorf("read bookings: the server said %s, %q, %q and %q: %w", cert, secret, password, notifyTestPassword, calsync.ErrTFRead)
 	notifyAfterRun(ctx, f, nil, "run1", nil, leak)

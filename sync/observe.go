@@ -68,7 +68,7 @@ type observer struct {
 	pending  []Pending
 	cursors  map[string]Cursor
 	deferred *Deferred
-	copies   map[string]bool
+	copies   map[mailboxEvent]bool
 
 	linkedByMailbox  map[string]map[string]string // mailbox -> event id -> booking id
 	pendingByMailbox map[string][]Pending

@@ -96,7 +96,7 @@ type PlanInput struct {
 
 	extra *passExtra // the engine's own, from observing to applying; the planner never reads it
 	// Copies are the technicians' copies already reported (copyKey): never planned on again.
-	Copies map[string]bool
+	Copies map[mailboxEvent]bool
 }
 
 // Plan is the outcome of planning: what sync applies and dry-run prints.
