@@ -28,66 +28,84 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// errUsage is what every usageError is, for errors.Is.
+var errUsage = errors.New("usage error")
+
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// exitCodes map errors to exit codes: the first row whose errors the error wraps wins, so a stale lock is told from
+// a held one, and an interruption or a configuration error from whatever the pass was doing when it happened.
+var exitCodes = []struct {
+	code int
+	errs []error
+}{
+	{ExitLockStale, []error{calsync.ErrLockStale}},
+	{ExitOK, []error{calsync.ErrLockHeld}},
+	{ExitInterrupted, []error{calsync.ErrInterrupted}},
+	{ExitUsage, []error{errUsage, config.ErrConfig}},
+	{ExitAuth, []error{calsync.ErrAllMailboxesFailed, exchange.ErrAuth}},
+	{ExitPartial, []error{calsync.ErrPartial}},
+	{ExitHeld, []error{calsync.ErrDeletesHeld}},
+	{ExitFailure, []error{tf.ErrSchema}},
+}
+
 // ExitCode maps an error to the process exit code. It is the only place that does.
 func ExitCode(err error) int {
-	var ue *usageError
 	var cf *checkFailed
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &cf):
 		return cf.code
-	case errors.Is(err, calsync.ErrLockStale):
-		return ExitLockStale
-	case errors.Is(err, calsync.ErrLockHeld):
-		return ExitOK
-	case errors.Is(err, calsync.ErrInterrupted):
-		return ExitInterrupted
-	case errors.As(err, &ue), errors.Is(err, config.ErrConfig):
-		return ExitUsage
-	case errors.Is(err, calsync.ErrAllMailboxesFailed), errors.Is(err, exchange.ErrAuth):
-		return ExitAuth
-	case errors.Is(err, calsync.ErrPartial):
-		return ExitPartial
-	case errors.Is(err, calsync.ErrDeletesHeld):
-		return ExitHeld
-	case errors.Is(err, tf.ErrSchema):
-		return ExitFailure
+	}
+	for _, c := range exitCodes {
+		if isAny(err, c.errs) {
+			return c.code
+		}
 	}
 	return ExitFailure
 }
 
-// errorClass names the kind of error that ended a pass: the failure mail's fingerprint and advice, and the JSON
-// error's code, read it. The checks go from the most specific cause to the summary sentinels, since
-// ErrAllMailboxesFailed wraps the backend's own error.
+// isAny reports whether err wraps any of errs.
+func isAny(err error, errs []error) bool {
+	for _, e := range errs {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorClasses name the kinds of error that end a pass: the failure mail's fingerprint and advice, and the JSON
+// error's code, read them. The first class whose errors the error wraps wins, so the list goes from the most
+// specific cause to the summary sentinels: ErrAllMailboxesFailed wraps the backend's own error.
+var errorClasses = []struct {
+	class string
+	errs  []error
+}{
+	{"lock-stale", []error{calsync.ErrLockStale}},
+	{"lock-held", []error{calsync.ErrLockHeld}},
+	{"auth", []error{exchange.ErrAuth}},
+	{"access-denied", []error{exchange.ErrAccessDenied}},
+	{"mailbox-not-found", []error{exchange.ErrMailboxNotFound}},
+	{"unreachable", []error{exchange.ErrUnavailable, exchange.ErrThrottled}},
+	{"no-calendar", []error{calsync.ErrAllMailboxesFailed}},
+	{"store-corrupt", []error{calsync.ErrStoreCorrupt}},
+	{"store-too-new", []error{calsync.ErrStoreTooNew}},
+	{"tf", []error{calsync.ErrTFRead, tf.ErrSchema}},
+	{"partial", []error{calsync.ErrPartial}},
+	{"deletes-held", []error{calsync.ErrDeletesHeld}},
+}
+
+// errorClass names the kind of error that ended a pass: "" for none, "other" for one of no known kind.
 func errorClass(err error) string {
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.Is(err, calsync.ErrLockStale):
-		return "lock-stale"
-	case errors.Is(err, calsync.ErrLockHeld):
-		return "lock-held"
-	case errors.Is(err, exchange.ErrAuth):
-		return "auth"
-	case errors.Is(err, exchange.ErrAccessDenied):
-		return "access-denied"
-	case errors.Is(err, exchange.ErrMailboxNotFound):
-		return "mailbox-not-found"
-	case errors.Is(err, exchange.ErrUnavailable), errors.Is(err, exchange.ErrThrottled):
-		return "unreachable"
-	case errors.Is(err, calsync.ErrAllMailboxesFailed):
-		return "no-calendar"
-	case errors.Is(err, calsync.ErrStoreCorrupt):
-		return "store-corrupt"
-	case errors.Is(err, calsync.ErrStoreTooNew):
-		return "store-too-new"
-	case errors.Is(err, calsync.ErrTFRead), errors.Is(err, tf.ErrSchema):
-		return "tf"
-	case errors.Is(err, calsync.ErrPartial):
-		return "partial"
-	case errors.Is(err, calsync.ErrDeletesHeld):
-		return "deletes-held"
+	}
+	for _, c := range errorClasses {
+		if isAny(err, c.errs) {
+			return c.class
+		}
 	}
 	return "other"
 }
