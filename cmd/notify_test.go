@@ -153,6 +153,10 @@ func TestNotifyAfterRunOnlyWarns(t *testing.T) {
 	if strings.Contains(logs.String(), notifyTestPassword) {
 		t.Errorf("the password is in the logs:\n%s", logs)
 	}
+	// Nothing was recorded in the state store, so the next pass tries to mail the failure again.
+	if _, _, ok, err := (storeNotices{st}).LastNotice(ctx); err != nil || ok {
+		t.Errorf("notice recorded after a failed send: ok=%v err=%v", ok, err)
+	}
 }
 
 // TestNotifyAfterRunWithoutPass covers a pass that could not open (here: a stale run lock): the notice still goes
