@@ -50,8 +50,9 @@ type Client struct {
 	impersonate bool
 	zone        *time.Location
 
-	clients chan *http.Client // MaxConcurrency clients, one per request in flight (see newHTTPClients)
-	noOr    atomic.Bool       // the server refused an Or restriction once; FindItem asks one booking id at a time
+	clients chan *http.Client                     // MaxConcurrency clients, one per request in flight (see newHTTPClients)
+	idle    []interface{ CloseIdleConnections() } // their transports, which Close closes
+	noOr    atomic.Bool                           // the server refused an Or restriction once; FindItem asks one booking id at a time
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per mailbox (lower-case): one token per request in flight
@@ -60,7 +61,6 @@ type Client struct {
 var (
 	_ exchange.Calendar = (*Client)(nil)
 	_ exchange.Checker  = (*Client)(nil)
-	_ exchange.Namer    = (*Client)(nil)
 )
 
 // New returns a client for opts, filling in defaults. It sends nothing; CheckCredentials does.
@@ -108,14 +108,21 @@ func New(opts Options) (*Client, error) {
 		clients:     make(chan *http.Client, opts.MaxConcurrency),
 		slots:       map[string]chan struct{}{},
 	}
-	for _, hc := range newHTTPClients(opts.HTTPClient, opts.Auth, opts.MaxConcurrency) {
+	hcs, idle := newHTTPClients(opts.HTTPClient, opts.Auth, opts.MaxConcurrency)
+	c.idle = idle
+	for _, hc := range hcs {
 		c.clients <- hc
 	}
 	return c, nil
 }
 
-// Name implements exchange.Namer.
-func (c *Client) Name() string { return "ews" }
+// Close implements exchange.Calendar: it closes the idle connections of the client's own transports.
+func (c *Client) Close() error {
+	for _, t := range c.idle {
+		t.CloseIdleConnections()
+	}
+	return nil
+}
 
 func (c *Client) log(ctx context.Context) *zerolog.Logger {
 	l := zerolog.Ctx(ctx).With().Str("backend", "ews").Logger()

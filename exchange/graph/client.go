@@ -106,7 +106,6 @@ type Client struct {
 var (
 	_ exchange.Calendar = (*Client)(nil)
 	_ exchange.Checker  = (*Client)(nil)
-	_ exchange.Namer    = (*Client)(nil)
 )
 
 // New builds a client from the options, filling in defaults. It contacts no server; CheckCredentials does.
@@ -230,11 +229,7 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
-// Name names the backend in logs.
-func (c *Client) Name() string { return "graph" }
-
-// Close closes the client's idle connections, so that a process running several passes (the demo, the
-// benchmarks) does not keep a pass's connections open after it. The client stays usable.
+// Close implements exchange.Calendar: it closes the client's idle connections.
 func (c *Client) Close() error {
 	for _, t := range c.idle {
 		t.CloseIdleConnections()

@@ -226,7 +226,7 @@ func TestNewValidates(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
-				if c.Name() != "graph" || c.opts.PerMailbox != DefaultPerMailbox || c.opts.MaxConcurrency != DefaultMaxConcurrency {
+				if c.opts.PerMailbox != DefaultPerMailbox || c.opts.MaxConcurrency != DefaultMaxConcurrency {
 					t.Errorf("defaults not applied: %+v", c.opts)
 				}
 				if strings.HasSuffix(c.base, "/v1.0/v1.0") || !strings.HasSuffix(c.base, "/v1.0") {
