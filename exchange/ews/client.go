@@ -56,6 +56,10 @@ type Client struct {
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per mailbox (lower-case): one token per request in flight
+
+	// slotWait, when set (by tests), is called with the mailbox (lower-case) each time a call finds all of the
+	// mailbox's tokens taken and is about to wait for one: the handshake that proves serialisation without timing.
+	slotWait func(mailbox string)
 }
 
 var (
@@ -154,8 +158,15 @@ func (c *Client) withMailbox(ctx context.Context, mailbox string, fn func() erro
 	c.mu.Unlock()
 	select {
 	case slot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		if c.slotWait != nil {
+			c.slotWait(key)
+		}
+		select {
+		case slot <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	defer func() { <-slot }()
 	return fn()

@@ -607,23 +607,47 @@ func TestCalendarViewSplitsFullWindows(t *testing.T) {
 
 func TestPerMailboxSerialises(t *testing.T) {
 	// With PerMailbox 1, two reads of one mailbox never overlap, while another mailbox's read may run beside them.
+	// The handshake cannot miss an overlap: the first request for a@example.com is held until either a second
+	// request for that mailbox reaches the server (an overlap) or the client reports that a second call is waiting
+	// for the mailbox's token (serialised). Both happen without the first one finishing, so no timing is involved.
 	var mu sync.Mutex
 	inFlight := map[string]int{}
 	most := map[string]int{}
+	queued := make(chan struct{})  // closed when a call for a@example.com waits for the mailbox's token
+	arrived := make(chan struct{}) // closed when a second request for a@example.com reaches the server
+	var queuedOnce, arrivedOnce sync.Once
+	held := false
 	f := &fakeEWS{}
 	f.handle = func(op string, n int, body string) fakeAnswer {
 		mb := strings.ToLower(mailboxRE.FindStringSubmatch(body)[1])
 		mu.Lock()
 		inFlight[mb]++
 		most[mb] = max(most[mb], inFlight[mb])
+		hold := mb == "a@example.com" && !held
+		if mb == "a@example.com" {
+			held = true
+			if inFlight[mb] > 1 {
+				arrivedOnce.Do(func() { close(arrived) })
+			}
+		}
 		mu.Unlock()
-		time.Sleep(time.Millisecond) // gives an overlapping request the chance to show
+		if hold {
+			select {
+			case <-queued:
+			case <-arrived:
+			}
+		}
 		mu.Lock()
 		inFlight[mb]--
 		mu.Unlock()
 		return fakeAnswer{}
 	}
 	c := newFakeClient(t, AccessImpersonation, f, nil)
+	c.slotWait = func(mb string) {
+		if mb == "a@example.com" {
+			queuedOnce.Do(func() { close(queued) })
+		}
+	}
 	reqs := []exchange.ReadRequest{
 		{Mailbox: "a@example.com", Window: goldenWindow()}, {Mailbox: "a@example.com", Window: goldenWindow()},
 		{Mailbox: "A@example.com", Window: goldenWindow()}, {Mailbox: "b@example.com", Window: goldenWindow()},
@@ -641,6 +665,11 @@ func TestPerMailboxSerialises(t *testing.T) {
 	}
 	if most["a@example.com"] != 1 {
 		t.Errorf("requests for one mailbox overlapped (%d at once)", most["a@example.com"])
+	}
+	select {
+	case <-queued:
+	default:
+		t.Errorf("no read of a@example.com waited for the mailbox while another was in flight")
 	}
 }
 
