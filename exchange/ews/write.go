@@ -100,28 +100,57 @@ func failAll(ops []exchange.Op, err error) []exchange.OpResult {
 	return rs
 }
 
-// createChunk creates events. EWS has no idempotency key, so the booking id stands in for one: before sending, and
-// again after a connection that dropped mid-request, the calendar is searched for the chunk's booking ids, and an
-// event found there is the result instead of a new one. A repeated create therefore never makes a duplicate.
-func (c *Client) createChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
+// chunk holds the results of one request's ops, and fails them with what was being done.
+type chunk struct {
+	verb    string // create, update, delete
+	mailbox string
+	ops     []exchange.Op
+	rs      []exchange.OpResult
+}
+
+func newChunk(verb, mailbox string, ops []exchange.Op) *chunk {
 	rs := make([]exchange.OpResult, len(ops))
-	wire := make([]wireEvent, len(ops))
-	var pending []int
 	for i, op := range ops {
 		rs[i].Op = op
+	}
+	return &chunk{verb: verb, mailbox: mailbox, ops: ops, rs: rs}
+}
+
+// fail records err for the ops at idx, naming the booking of a create and the event otherwise
+// ("create ARE-4711 in a@example.com: ...").
+func (ch *chunk) fail(idx []int, err error) {
+	for _, i := range idx {
+		what := ch.ops[i].Event.ID
+		if ch.verb == "create" {
+			what = ch.ops[i].Event.BookingID
+		}
+		ch.rs[i].Err = fmt.Errorf("%s %s in %s: %w", ch.verb, what, ch.mailbox, err)
+	}
+}
+
+// wireEvents converts the chunk's events for the wire. An op whose event cannot be written fails; the others are
+// returned as pending.
+func (c *Client) wireEvents(ch *chunk) (wire []wireEvent, pending []int) {
+	wire = make([]wireEvent, len(ch.ops))
+	for i, op := range ch.ops {
 		w, err := c.toWire(op.Event)
 		if err != nil {
-			rs[i].Err = fmt.Errorf("create %s in %s: %w", op.Event.BookingID, mailbox, err)
+			ch.fail([]int{i}, err)
 			continue
 		}
 		wire[i] = w
 		pending = append(pending, i)
 	}
-	fail := func(idx []int, err error) {
-		for _, i := range idx {
-			rs[i].Err = fmt.Errorf("create %s in %s: %w", ops[i].Event.BookingID, mailbox, err)
-		}
-	}
+	return wire, pending
+}
+
+// createChunk creates events. EWS has no idempotency key, so the booking id stands in for one: before sending, and
+// again after a connection that dropped mid-request, the calendar is searched for the chunk's booking ids, and an
+// event found there is the result instead of a new one. A repeated create therefore never makes a duplicate.
+func (c *Client) createChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
+	ch := newChunk("create", mailbox, ops)
+	rs, fail := ch.rs, ch.fail
+	wire, pending := c.wireEvents(ch)
 
 	pending, err := c.adoptExisting(ctx, mailbox, ops, pending, rs)
 	if err != nil {
@@ -212,26 +241,14 @@ func (c *Client) adoptExisting(ctx context.Context, mailbox string, ops []exchan
 // updateChunk updates events with AlwaysOverwrite. A change key the server calls stale is refreshed with GetItem and
 // the update sent once more.
 func (c *Client) updateChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
-	rs := make([]exchange.OpResult, len(ops))
-	wire := make([]wireEvent, len(ops))
+	ch := newChunk("update", mailbox, ops)
+	rs, fail := ch.rs, ch.fail
+	wire, pending := c.wireEvents(ch)
 	keys := make([]string, len(ops))
-	refreshed := make([]bool, len(ops))
-	var pending []int
 	for i, op := range ops {
-		rs[i].Op = op
-		w, err := c.toWire(op.Event)
-		if err != nil {
-			rs[i].Err = fmt.Errorf("update %s in %s: %w", op.Event.ID, mailbox, err)
-			continue
-		}
-		wire[i], keys[i] = w, op.Event.ChangeKey
-		pending = append(pending, i)
+		keys[i] = op.Event.ChangeKey
 	}
-	fail := func(idx []int, err error) {
-		for _, i := range idx {
-			rs[i].Err = fmt.Errorf("update %s in %s: %w", ops[i].Event.ID, mailbox, err)
-		}
-	}
+	refreshed := make([]bool, len(ops))
 	var needKey []int // updated, but the answer carried no change key
 	rest, err := c.perItem(ctx, itemBatch{name: "UpdateItem", mailbox: mailbox, write: true, items: pending,
 		send: func(items []int) ([]responseMessage, error) {
@@ -346,18 +363,9 @@ func (c *Client) fillChangeKeys(ctx context.Context, mailbox string, rs []exchan
 
 // deleteChunk deletes events. An event already gone counts as deleted.
 func (c *Client) deleteChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
-	rs := make([]exchange.OpResult, len(ops))
-	pending := make([]int, len(ops))
-	for i, op := range ops {
-		rs[i].Op = op
-		pending[i] = i
-	}
-	fail := func(idx []int, err error) {
-		for _, i := range idx {
-			rs[i].Err = fmt.Errorf("delete %s in %s: %w", ops[i].Event.ID, mailbox, err)
-		}
-	}
-	rest, err := c.perItem(ctx, itemBatch{name: "DeleteItem", mailbox: mailbox, write: true, items: pending,
+	ch := newChunk("delete", mailbox, ops)
+	rs, fail := ch.rs, ch.fail
+	rest, err := c.perItem(ctx, itemBatch{name: "DeleteItem", mailbox: mailbox, write: true, items: indices(len(ops)),
 		send: func(items []int) ([]responseMessage, error) {
 			req := &deleteItemRequest{DeleteType: deleteType, SendMeetingCancellations: sendToNone}
 			for _, i := range items {
