@@ -122,30 +122,34 @@ func expBackOff(attempt int) time.Duration {
 
 // attempt sends the request once and returns its messages, or the failure for the retry policy to judge.
 func (c *Client) attempt(ctx context.Context, cl call, payload []byte) ([]responseMessage, attemptFailure) {
-	final := func(err error) attemptFailure { return attemptFailure{err: err} }
-	transient := func(err error, pause time.Duration) attemptFailure {
-		return attemptFailure{err: err, transient: true, serverPause: pause}
-	}
 	hc, err := c.acquireClient(ctx)
 	if err != nil {
-		return nil, final(fmt.Errorf("%s: %w", cl.name, err))
+		return nil, attemptFailure{err: fmt.Errorf("%s: %w", cl.name, err)}
 	}
 	status, header, data, sendErr := c.post(ctx, hc, payload)
 	c.releaseClient(hc)
 	if sendErr != nil {
 		if ctx.Err() != nil {
-			return nil, final(fmt.Errorf("%s: %w", cl.name, ctx.Err()))
+			return nil, attemptFailure{err: fmt.Errorf("%s: %w", cl.name, ctx.Err())}
 		}
 		err := c.transportError(sendErr)
 		switch {
 		case !exchange.TransientTransport(sendErr):
-			return nil, final(err)
+			return nil, attemptFailure{err: err}
 		case !cl.idempotent:
-			return nil, final(&errMaybeCommitted{err})
+			return nil, attemptFailure{err: &errMaybeCommitted{err}}
 		}
-		return nil, transient(err, 0)
+		return nil, attemptFailure{err: err, transient: true}
 	}
+	return c.answer(cl, status, header, data)
+}
 
+// answer judges the server's answer to one attempt: its messages, or the failure for the retry policy.
+func (c *Client) answer(cl call, status int, header http.Header, data []byte) ([]responseMessage, attemptFailure) {
+	final := func(err error) attemptFailure { return attemptFailure{err: err} }
+	transient := func(err error, pause time.Duration) attemptFailure {
+		return attemptFailure{err: err, transient: true, serverPause: pause}
+	}
 	var env *responseEnvelope
 	if len(bytes.TrimSpace(data)) > 0 {
 		env, _ = parseResponse(data)

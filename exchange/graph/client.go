@@ -142,6 +142,36 @@ func New(opts Options) (*Client, error) {
 	if err != nil || gu.Host == "" || gu.RawQuery != "" {
 		return nil, fmt.Errorf("graph: graph_url %q must be a URL such as %s", o.GraphURL, DefaultGraphURL)
 	}
+	o = withDefaults(o)
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: requestTimeout}
+	}
+
+	c := &Client{
+		opts:          o,
+		base:          o.GraphURL + "/v1.0",
+		basePath:      strings.TrimSuffix(gu.EscapedPath(), "/") + "/v1.0",
+		graphHost:     gu.Host,
+		authorityHost: au.Host,
+		sem:           make(chan struct{}, o.MaxConcurrency),
+		// The scope names the resource the token is for: Graph's root, whatever cloud or emulator it is.
+		scopes: []string{gu.Scheme + "://" + gu.Host + "/.default"},
+	}
+	build := func() (azcore.TokenCredential, error) { return newCredential(&o, hc) }
+	cred, err := build()
+	if err != nil {
+		return nil, fmt.Errorf("graph: %w", err)
+	}
+	c.cred = &renewingCredential{build: build, cur: cred}
+	if err := c.buildAdapter(hc, gu.Hostname()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// withDefaults fills in the options left at their zero value.
+func withDefaults(o Options) Options {
 	if o.Zone == nil {
 		o.Zone = time.UTC
 	}
@@ -166,34 +196,18 @@ func New(opts Options) (*Client, error) {
 	if o.Sleep == nil {
 		o.Sleep = sleepCtx
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: requestTimeout}
-	}
+	return o
+}
 
-	c := &Client{
-		opts:          o,
-		base:          o.GraphURL + "/v1.0",
-		basePath:      strings.TrimSuffix(gu.EscapedPath(), "/") + "/v1.0",
-		graphHost:     gu.Host,
-		authorityHost: au.Host,
-		sem:           make(chan struct{}, o.MaxConcurrency),
-		// The scope names the resource the token is for: Graph's root, whatever cloud or emulator it is.
-		scopes: []string{gu.Scheme + "://" + gu.Host + "/.default"},
-	}
-	build := func() (azcore.TokenCredential, error) { return newCredential(&o, hc) }
-	cred, err := build()
-	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
-	}
-	c.cred = &renewingCredential{build: build, cur: cred}
-
+// buildAdapter builds the SDK's request adapter over hc, sending tokens to graphHost only.
+func (c *Client) buildAdapter(hc *http.Client, graphHost string) error {
+	o := c.opts
 	// The provider sends a token only to hosts in validHosts, compared by host name without port; to any other
 	// host it silently sends none.
 	auth, err := kauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(c.cred, c.scopes,
-		[]string{gu.Hostname()})
+		[]string{graphHost})
 	if err != nil {
-		return nil, fmt.Errorf("graph: authentication provider: %w", err)
+		return fmt.Errorf("graph: authentication provider: %w", err)
 	}
 	parent := hc.Transport
 	if parent == nil {
@@ -222,11 +236,11 @@ func New(opts Options) (*Client, error) {
 	adapter, err := msgraphgocore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
 		auth, gco, nil, nil, pipeline)
 	if err != nil {
-		return nil, fmt.Errorf("graph: request adapter: %w", err)
+		return fmt.Errorf("graph: request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(c.base)
 	c.adapter = adapter
-	return c, nil
+	return nil
 }
 
 // Close implements exchange.Calendar: it closes the client's idle connections.
