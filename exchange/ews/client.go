@@ -97,7 +97,7 @@ func New(opts Options) (*Client, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = defaultSleep
+		opts.Sleep = exchange.Sleep
 	}
 	if opts.PerMailbox <= 0 {
 		opts.PerMailbox = 1

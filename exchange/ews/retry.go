@@ -243,18 +243,6 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	return c.opts.Sleep(ctx, d)
 }
 
-// defaultSleep waits d or until ctx ends.
-func defaultSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // itemVerdict is what a batched request's answer means for one item.
 type itemVerdict int
 

@@ -194,7 +194,7 @@ func withDefaults(o Options) Options {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = exchange.Sleep
 	}
 	return o
 }
