@@ -29,7 +29,7 @@ import (
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
-	"tfsync/exchange/exchangetest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/exchange/graph"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -148,8 +148,8 @@ func (n *netSwitch) RoundTrip(req *http.Request) (*http.Response, error) {
 // client, store and TF connection for every pass, as each scheduled `tfsync sync` is a new process.
 type rig struct {
 	t         *testing.T
-	emu       *emutest.Rig        // the shared emulator rig, with the standard app and EWS account
-	clock     *exchangetest.Clock // the one clock: the emulator's (token expiry), the backends', TF's and the engine's
+	emu       *emutest.Rig     // the shared emulator rig, with the standard app and EWS account
+	clock     *testclock.Clock // the one clock: the emulator's (token expiry), the backends', TF's and the engine's
 	tfPath    string
 	statePath string
 	db        *sql.DB

@@ -20,6 +20,7 @@ import (
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/exchange/exchangetest"
 	"tfsync/exchange/graph"
 )
@@ -44,7 +45,7 @@ type env struct {
 	rig   *emutest.Rig
 	em    *emulator.Emulator
 	srv   *emulator.Server
-	clock *exchangetest.Clock
+	clock *testclock.Clock
 	zone  *time.Location
 	mu    sync.Mutex
 	slept []time.Duration // the waits retries asked for
