@@ -14,6 +14,8 @@ import (
 
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 	"tfsync/tf/demo"
@@ -29,13 +31,16 @@ type env struct {
 	config string
 	em     *emulator.Emulator
 	db     *sql.DB
-	now    time.Time
+	clock  *testclock.Clock // the emulator's and the commands' clock
 }
 
 func newEnv(t *testing.T, extraConfig string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), now: testNow}
+	rig := emutest.New(t, emutest.Options{Start: testNow, Mailboxes: []string{"anna.lindqvist@example.com",
+		"mehmet.yilmaz@example.com", "sara.nilsson@example.com", "johan.berg@example.com", "karin.ek@example.com",
+		"leif@svenssonstak.example.org"}})
+	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), em: rig.Emulator, clock: rig.Clock}
 	tfPath := filepath.Join(dir, "tf.db")
 	ctx := context.Background()
 	if err := tf.CreateSchema(ctx, tfPath); err != nil {
@@ -66,10 +71,6 @@ allowed_domains = ["example.com"]
 		t.Fatal(err)
 	}
 	t.Setenv("TFSYNC_TEST_SECRET", "s3cr3t-value-never-printed")
-	e.em = emulator.New(emulator.Options{Now: func() time.Time { return e.now }})
-	for _, mb := range []string{"anna.lindqvist@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com", "johan.berg@example.com", "karin.ek@example.com", "leif@svenssonstak.example.org"} {
-		e.em.AddMailbox(mb, emulator.MailboxOptions{})
-	}
 	return e
 }
 
@@ -78,7 +79,7 @@ func (e *env) run(args ...string) (int, string, string) {
 	e.t.Helper()
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
-	f.Now = func() time.Time { return e.now }
+	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
 	code := run(context.Background(), f, append(args, "--config", e.config))
 	return code, out.String(), errOut.String()
@@ -180,7 +181,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("lock held by a running pass", func(t *testing.T) {
 		e := newEnv(t, "")
-		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-time.Minute), time.Hour)
+		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.clock.Now().Add(-time.Minute), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +196,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("lock held far too long", func(t *testing.T) {
 		e := newEnv(t, "")
-		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-3*time.Hour), time.Hour)
+		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.clock.Now().Add(-3*time.Hour), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,8 +385,7 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "conf", "client-secret.txt"), []byte("x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	em := emulator.New(emulator.Options{})
-	em.AddMailbox("anna@example.com", emulator.MailboxOptions{})
+	em := emutest.New(t, emutest.Options{Mailboxes: []string{"anna@example.com"}}).Emulator
 	io2, out2, _ := TestIO()
 	f2 := NewFactory(io2)
 	f2.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return em, nil }
@@ -418,7 +418,7 @@ func TestStatus(t *testing.T) {
 		}
 		return nil
 	})
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	e.run("sync")
 	code, out, _ := e.run("status")
 	if code != ExitOK {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 	"tfsync/tf"
 )
 
@@ -19,7 +19,9 @@ import (
 func newSmallEnv(t *testing.T, now time.Time) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), now: now}
+	rig := emutest.New(t, emutest.Options{Start: now,
+		Mailboxes: []string{"anna.lindqvist@example.com", "johan.berg@example.com"}})
+	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), em: rig.Emulator, clock: rig.Clock}
 	tfPath := filepath.Join(dir, "tf.db")
 	if err := tf.CreateSchema(context.Background(), tfPath); err != nil {
 		t.Fatal(err)
@@ -64,9 +66,6 @@ allowed_domains = ["example.com"]
 		t.Fatal(err)
 	}
 	t.Setenv("TFSYNC_TEST_SECRET", "s3cr3t-value-never-printed")
-	e.em = emulator.New(emulator.Options{Now: func() time.Time { return e.now }})
-	e.em.AddMailbox("anna.lindqvist@example.com", emulator.MailboxOptions{})
-	e.em.AddMailbox("johan.berg@example.com", emulator.MailboxOptions{})
 	return e
 }
 
@@ -108,7 +107,7 @@ func TestDryRunTimesGolden(t *testing.T) {
 			if _, err := e.db.Exec(`DELETE FROM bookings WHERE id IN ('ARE-2', 'RON-3')`); err != nil {
 				t.Fatal(err)
 			}
-			e.now = e.now.Add(5 * time.Minute)
+			e.clock.Advance(5 * time.Minute)
 			step("deletes after ARE-2 and the all-day RON-3 left TF")
 			golden(t, filepath.Join("testdata", "times", "dryrun-"+season.name+".txt"), text)
 			golden(t, filepath.Join("testdata", "times", "dryrun-"+season.name+".json"), js)
