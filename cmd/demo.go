@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/tf"
 	"tfsync/tf/demo"
@@ -91,7 +92,7 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	if err := os.WriteFile(cfgPath, []byte(emu.configTOML(opts.Mode)), 0o600); err != nil {
 		return fmt.Errorf("write the demo configuration: %w", err)
 	}
-	cfg, _, err := LoadConfig(cfgPath)
+	cfg, _, err := config.Load(cfgPath)
 	if err != nil {
 		return fmt.Errorf("the demo's own configuration: %w", err)
 	}
@@ -215,7 +216,7 @@ func printCalendar(w interface{ Write([]byte) (int, error) }, events []exchange.
 	t.Flush()
 }
 
-func printTFRow(ctx context.Context, w interface{ Write([]byte) (int, error) }, cfg *Config, id string) error {
+func printTFRow(ctx context.Context, w interface{ Write([]byte) (int, error) }, cfg *config.Config, id string) error {
 	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone})
 	if err != nil {
 		return err

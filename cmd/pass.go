@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -19,7 +20,7 @@ const lockStaleAfter = time.Hour
 
 // pass holds what one sync or dry-run needs, opened in dependency order and closed in reverse.
 type pass struct {
-	cfg    *Config
+	cfg    *config.Config
 	src    tf.Source
 	store  *calsync.Store
 	cal    exchange.Calendar

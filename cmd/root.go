@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 )
 
@@ -99,7 +100,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("config") {
-				if env := os.Getenv(ConfigEnv); env != "" {
+				if env := os.Getenv(config.PathEnv); env != "" {
 					f.ConfigPath = env
 				}
 			}
@@ -143,10 +144,6 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 	typeArgErrors(root)
 	return root
 }
-
-// ConfigEnv names the configuration file when --config is not given, so a scheduled task or service can say where
-// the file is without depending on its working directory.
-const ConfigEnv = "TFSYNC_CONFIG"
 
 // typeArgErrors makes every command's argument check a usage error (exit 2), which cobra's own checks are not.
 func typeArgErrors(c *cobra.Command) {

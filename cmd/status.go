@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
@@ -661,7 +662,7 @@ func statusOneLine(s string, n int) string {
 }
 
 // printStatusWithoutStore answers status before any pass has created the state store, which status never does.
-func printStatusWithoutStore(f *Factory, cfg *Config) error {
+func printStatusWithoutStore(f *Factory, cfg *config.Config) error {
 	if f.Output == "json" {
 		return f.setJSON(struct {
 			Runs      []statusRun     `json:"runs"`

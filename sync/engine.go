@@ -12,7 +12,8 @@ import (
 	"tfsync/tf"
 )
 
-// Engine runs one reconciliation pass: observe TF, the store and the calendars; plan; apply.
+// Engine runs one reconciliation pass: observe TF, the store and the calendars; plan; apply. docs/architecture.md
+// describes the three steps and what each file of this package holds.
 type Engine struct {
 	Source   tf.Source
 	Calendar exchange.Calendar
