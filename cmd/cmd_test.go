@@ -35,6 +35,20 @@ type env struct {
 	clock  *testclock.Clock // the emulator's and the commands' clock
 }
 
+// testConfig is the configuration of the test installations: TF's database beside it, the Graph backend (the tests
+// replace the calendar with the emulator), the secret from TFSYNC_TEST_SECRET.
+const testConfig = `[tf]
+database = "tf.db"
+[exchange]
+mode = "graph"
+[exchange.graph]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret = "env:TFSYNC_TEST_SECRET"
+[sync]
+allowed_domains = ["example.com"]
+`
+
 func newEnv(t *testing.T, extraConfig string) *env {
 	t.Helper()
 	dir := t.TempDir()
@@ -57,17 +71,7 @@ func newEnv(t *testing.T, extraConfig string) *env {
 	if err := demo.Seed(ctx, db, testNow, zone); err != nil {
 		t.Fatal(err)
 	}
-	cfg := `[tf]
-database = "tf.db"
-[exchange]
-mode = "graph"
-[exchange.graph]
-tenant_id = "contoso.onmicrosoft.com"
-client_id = "11111111-2222-3333-4444-555555555555"
-client_secret = "env:TFSYNC_TEST_SECRET"
-[sync]
-allowed_domains = ["example.com"]
-` + extraConfig
+	cfg := testConfig + extraConfig
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -51,18 +51,7 @@ INSERT INTO bookings (id, kind, resource_id, title, location, start, "end", upda
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := `[tf]
-database = "tf.db"
-[exchange]
-mode = "graph"
-[exchange.graph]
-tenant_id = "contoso.onmicrosoft.com"
-client_id = "11111111-2222-3333-4444-555555555555"
-client_secret = "env:TFSYNC_TEST_SECRET"
-[sync]
-allowed_domains = ["example.com"]
-`
-	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(e.config, []byte(testConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("TFSYNC_TEST_SECRET", "s3cr3t-value-never-printed")

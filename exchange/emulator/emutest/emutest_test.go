@@ -64,3 +64,23 @@ func TestNewMailboxes(t *testing.T) {
 		t.Errorf("%s exists with an empty mailbox list", Anna)
 	}
 }
+
+// Backoff records every wait asked for, serves at most Cap, and gives up when the context ends.
+func TestBackoff(t *testing.T) {
+	b := &Backoff{}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := b.Sleep(ctx, time.Hour); err != nil {
+		t.Fatalf("Sleep without a cap: %v", err)
+	}
+	capped := &Backoff{Cap: time.Millisecond}
+	if err := capped.Sleep(ctx, time.Hour); err != nil {
+		t.Fatalf("capped Sleep: %v", err)
+	}
+	cancel()
+	if err := b.Sleep(ctx, time.Second); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep after the context ended: %v, want context.Canceled", err)
+	}
+	if got := b.Waits(); len(got) != 2 || got[0] != time.Hour || got[1] != time.Second {
+		t.Errorf("waits %v, want [1h 1s]", got)
+	}
+}
