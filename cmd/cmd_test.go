@@ -49,16 +49,15 @@ client_secret = "env:TFSYNC_TEST_SECRET"
 allowed_domains = ["example.com"]
 `
 
-func newEnv(t *testing.T, extraConfig string) *env {
+// newBareEnv is an installation without bookings or configuration yet: the shared rig's emulator with mailboxes
+// and its clock at start, and an empty TF database with a connection to it.
+func newBareEnv(t *testing.T, start time.Time, mailboxes ...string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	rig := emutest.New(t, emutest.Options{Start: testNow, Mailboxes: []string{"anna.lindqvist@example.com",
-		"mehmet.yilmaz@example.com", "sara.nilsson@example.com", "johan.berg@example.com", "karin.ek@example.com",
-		"leif@svenssonstak.example.org"}})
+	rig := emutest.New(t, emutest.Options{Start: start, Mailboxes: mailboxes})
 	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), em: rig.Emulator, clock: rig.Clock}
 	tfPath := filepath.Join(dir, "tf.db")
-	ctx := context.Background()
-	if err := tf.CreateSchema(ctx, tfPath); err != nil {
+	if err := tf.CreateSchema(context.Background(), tfPath); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite3", "file:"+tfPath+"?_busy_timeout=5000")
@@ -67,8 +66,15 @@ func newEnv(t *testing.T, extraConfig string) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	e.db = db
+	return e
+}
+
+func newEnv(t *testing.T, extraConfig string) *env {
+	t.Helper()
+	e := newBareEnv(t, testNow, "anna.lindqvist@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com",
+		"johan.berg@example.com", "karin.ek@example.com", "leif@svenssonstak.example.org")
 	zone, _ := time.LoadLocation("Europe/Stockholm")
-	if err := demo.Seed(ctx, db, testNow, zone); err != nil {
+	if err := demo.Seed(context.Background(), e.db, testNow, zone); err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig + extraConfig

@@ -1,44 +1,26 @@
 package cmd
 
 import (
-	"context"
-	"database/sql"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"tfsync/exchange/emulator/emutest"
-	"tfsync/tf"
 )
 
 // newSmallEnv is an installation with two technicians and a handful of bookings relative to now's day, small
 // enough for golden files.
 func newSmallEnv(t *testing.T, now time.Time) *env {
 	t.Helper()
-	dir := t.TempDir()
-	rig := emutest.New(t, emutest.Options{Start: now,
-		Mailboxes: []string{"anna.lindqvist@example.com", "johan.berg@example.com"}})
-	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), em: rig.Emulator, clock: rig.Clock}
-	tfPath := filepath.Join(dir, "tf.db")
-	if err := tf.CreateSchema(context.Background(), tfPath); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+tfPath+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e.db = db
+	e := newBareEnv(t, now, "anna.lindqvist@example.com", "johan.berg@example.com")
 	zone := mustStockholm()
 	day := func(n int) string {
 		l := now.In(zone)
 		return time.Date(l.Year(), l.Month(), l.Day()+n, 12, 0, 0, 0, zone).Format("2006-01-02")
 	}
 	stamp := now.In(zone).Format("2006-01-02T15:04:05")
-	_, err = db.Exec(`
+	_, err := e.db.Exec(`
 INSERT INTO resources (id, name, email, sync_enabled) VALUES
   ('RES-101', 'Anna Lindqvist', 'anna.lindqvist@example.com', 1),
   ('RES-102', 'Johan Berg', 'johan.berg@example.com', 1);
