@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"math"
 	"net"
-	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,9 +22,6 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
-
-	"tfsync/exchange"
-	"tfsync/tf"
 )
 
 // ErrConfig is what every configuration problem matches with errors.Is: the file is missing, unreadable or invalid,
@@ -65,83 +61,49 @@ func (e *Error) Error() string {
 func (e *Error) Is(target error) bool { return target == ErrConfig }
 func (e *Error) Unwrap() error        { return e.cause }
 
-// Allowed words, in the order error messages list them.
-var (
-	configModes          = []string{"graph", "ews"}
-	configEWSAuths       = []string{"ntlm", "basic"}
-	configEWSAccesses    = []string{"impersonation", "delegate"}
-	configConflicts      = []string{"tf", "calendar", "newest"}
-	configOnDeletes      = []string{"recreate", "detach"}
-	configStartTLSValues = []string{"auto", "always", "never"}
-	configShowAsValues   = []string{
-		string(exchange.ShowFree), string(exchange.ShowTentative), string(exchange.ShowBusy),
-		string(exchange.ShowOOF), string(exchange.ShowWorkingElsewhere),
-	}
-)
-
-func configKindNames() []string {
-	names := make([]string, len(tf.Kinds))
-	for i, k := range tf.Kinds {
-		names[i] = string(k)
-	}
-	return names
-}
-
-// configSchema lists the keys each table accepts, in the order the README documents them. "" is the top level.
-var configSchema = map[string][]string{
-	"":               {"tf", "state", "exchange", "sync", "notify", "log"},
-	"tf":             {"database", "time_zone"},
-	"state":          {"path"},
-	"exchange":       {"mode", "ca_file", "graph", "ews"},
-	"exchange.graph": {"tenant_id", "client_id", "client_secret", "client_secret_expires", "certificate", "authority_host", "graph_url"},
-	"exchange.ews":   {"url", "username", "password", "auth", "access"},
-	"sync": {"kinds", "default_length", "show_as", "reminder_minutes", "hide_headings", "include_location", "technician_note",
-		"allowed_domains", "past_days", "future_days", "conflict", "on_calendar_delete", "max_delete_percent",
-		"max_delete_floor", "concurrency"},
-	"notify": {"email_to", "smtp", "from", "username", "password", "starttls", "repeat_after"},
-	"log":    {"file", "max_size", "max_files"},
-}
-
 var (
 	configTenantIDPattern = regexp.MustCompile(`^[0-9a-zA-Z.-]+$`)
 	configGUIDPattern     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
-// Default returns a Config with every optional setting at its default. The required ones (TF database,
+// Default returns a Config with every optional setting at its declared default. The required ones (TF database,
 // exchange mode and credentials, allowed domains) are left empty.
 func Default() Config {
-	zone, err := time.LoadLocation("Europe/Stockholm")
+	var c Config
+	for _, k := range Keys {
+		if k.Default != nil {
+			setDefault(k, k.field(&c))
+		}
+	}
+	zone, err := time.LoadLocation(c.TF.ZoneName)
 	if err != nil {
 		// time/tzdata is linked in, so this cannot happen short of a broken build.
-		panic(fmt.Sprintf("load embedded zone Europe/Stockholm: %v", err))
+		panic(fmt.Sprintf("load embedded zone %s: %v", c.TF.ZoneName, err))
 	}
-	return Config{
-		TF:    TF{TimeZone: zone, ZoneName: "Europe/Stockholm"},
-		State: State{Path: "tfsync-state.db"},
-		Exchange: Exchange{
-			Graph: Graph{
-				AuthorityHost: "https://login.microsoftonline.com/",
-				GraphURL:      "https://graph.microsoft.com",
-			},
-			EWS: EWS{Auth: "ntlm", Access: "impersonation"},
-		},
-		Sync: Sync{
-			Kinds:            configKindNames(),
-			DefaultLength:    60 * time.Minute,
-			ShowAs:           string(exchange.ShowBusy),
-			ReminderMinutes:  15,
-			IncludeLocation:  true,
-			TechnicianNote:   true,
-			PastDays:         7,
-			FutureDays:       90,
-			Conflict:         "tf",
-			OnCalendarDelete: "recreate",
-			MaxDeletePercent: 50,
-			MaxDeleteFloor:   5,
-			Concurrency:      8,
-		},
-		Notify: Notify{StartTLS: "auto", RepeatAfter: 6 * time.Hour},
-		Log:    Log{MaxSize: 10, MaxFiles: 5},
+	c.TF.TimeZone = zone
+	return c
+}
+
+// setDefault stores k's declared default in the field dst points at. A default that does not fit its field is a
+// programming error, which TestDefaultConfig meets first.
+func setDefault(k *Key, dst any) {
+	switch p := dst.(type) {
+	case *string:
+		*p = k.Default.(string)
+	case *int:
+		*p = k.Default.(int)
+	case *bool:
+		*p = k.Default.(bool)
+	case *[]string:
+		*p = append([]string(nil), k.Default.([]string)...)
+	case *time.Duration:
+		d, err := time.ParseDuration(k.Default.(string))
+		if err != nil {
+			panic(fmt.Sprintf("config: default of %s.%s: %v", k.Table, k.Name, err))
+		}
+		*p = d
+	default:
+		panic(fmt.Sprintf("config: %s.%s has a default but its field is %T", k.Table, k.Name, dst))
 	}
 }
 
@@ -171,7 +133,7 @@ func Load(path string) (*Config, []string, error) {
 		return nil, nil, &Error{Problems: []Problem{configSyntaxProblem(path, data, err)}}
 	}
 
-	d := &configDecoder{file: path, dir: filepath.Dir(abs), pos: collectConfigPositions(data)}
+	d := &decoder{file: path, dir: filepath.Dir(abs), pos: collectConfigPositions(data), failed: map[string]bool{}}
 	cfg := Default()
 	cfg.Path = abs
 	d.decode(doc, &cfg)
@@ -372,31 +334,45 @@ func collectConfigPositions(data []byte) map[string]configPos {
 	return pos
 }
 
-// configDecoder checks a decoded document against the schema and fills a Config, collecting every problem.
-type configDecoder struct {
+// decoder checks a decoded document against the schema and fills a Config, collecting every problem.
+type decoder struct {
 	file     string
 	dir      string
 	pos      map[string]configPos
 	problems []Problem
+	failed   map[string]bool // dotted keys that drew a problem
+	mailing  bool            // [notify] email_to lists an address (valid or not), so smtp and from are needed
 }
 
-// configSection is one TOML table of the schema.
-type configSection struct {
-	d      *configDecoder
+// needs reports whether k must be set, given what is decoded so far.
+func (s *section) needs(k *Key, cfg *Config) bool {
+	if k.Need == WhenMailing {
+		return s.d.mailing
+	}
+	return k.Need.applies(cfg)
+}
+
+// failedKey reports whether a key of this table drew a problem.
+func (s *section) failedKey(key string) bool { return s.d.failed[strings.Join(s.keyPath(key), ".")] }
+
+// section is one TOML table of the schema.
+type section struct {
+	d      *decoder
 	path   []string
 	vals   map[string]any
 	keys   []string // the keys it accepts, in the order the README documents them
 	broken bool     // written as something other than a table, which is already reported
 }
 
-func (d *configDecoder) add(line int, key []string, format string, args ...any) {
+func (d *decoder) add(line int, key []string, format string, args ...any) {
 	d.problems = append(d.problems, Problem{
 		File: d.file, Line: line, Key: strings.Join(key, "."), Message: fmt.Sprintf(format, args...),
 	})
+	d.failed[strings.Join(key, ".")] = true
 }
 
 // line finds the line of a key path, falling back to the nearest enclosing table that is written in the file.
-func (d *configDecoder) line(parts []string) int {
+func (d *decoder) line(parts []string) int {
 	for i := len(parts); i > 0; i-- {
 		if p, ok := d.pos[configPathKey(parts[:i])]; ok {
 			return p.line
@@ -405,14 +381,14 @@ func (d *configDecoder) line(parts []string) int {
 	return 0
 }
 
-func (d *configDecoder) root(doc map[string]any) *configSection {
-	return &configSection{d: d, vals: doc, keys: configSchema[""]}
+func (d *decoder) root(doc map[string]any) *section {
+	return &section{d: d, vals: doc, keys: schema[""]}
 }
 
 // sub returns a nested table. A value of another type is reported and treated as an empty table.
-func (s *configSection) sub(name string) *configSection {
+func (s *section) sub(name string) *section {
 	path := s.keyPath(name)
-	child := &configSection{d: s.d, path: path, keys: configSchema[strings.Join(path, ".")]}
+	child := &section{d: s.d, path: path, keys: schema[strings.Join(path, ".")]}
 	v, ok := s.vals[name]
 	if !ok {
 		return child
@@ -428,30 +404,30 @@ func (s *configSection) sub(name string) *configSection {
 	return child
 }
 
-func (s *configSection) keyPath(key string) []string {
+func (s *section) keyPath(key string) []string {
 	return append(append([]string(nil), s.path...), key)
 }
 
 // name is how messages show a key: "[sync] show_as", or just the key at the top level.
-func (s *configSection) name(key string) string {
+func (s *section) name(key string) string {
 	if len(s.path) == 0 {
 		return configBareKey(key)
 	}
 	return configTableName(s.path) + " " + configBareKey(key)
 }
 
-func (s *configSection) has(key string) bool {
+func (s *section) has(key string) bool {
 	_, ok := s.vals[key]
 	return ok
 }
 
-func (s *configSection) line(key string) int { return s.d.line(s.keyPath(key)) }
+func (s *section) line(key string) int { return s.d.line(s.keyPath(key)) }
 
-func (s *configSection) problem(key string, format string, args ...any) {
+func (s *section) problem(key string, format string, args ...any) {
 	s.d.add(s.line(key), s.keyPath(key), format, args...)
 }
 
-func (s *configSection) elemProblem(key string, i int, format string, args ...any) {
+func (s *section) elemProblem(key string, i int, format string, args ...any) {
 	line := s.line(key)
 	if p, ok := s.d.pos[configElemKey(s.keyPath(key), i)]; ok {
 		line = p.line
@@ -460,7 +436,7 @@ func (s *configSection) elemProblem(key string, i int, format string, args ...an
 }
 
 // missing reports a required key that is absent.
-func (s *configSection) missing(key, fix string) {
+func (s *section) missing(key, fix string) {
 	if s.broken {
 		return
 	}
@@ -468,7 +444,7 @@ func (s *configSection) missing(key, fix string) {
 }
 
 // unknown reports keys the section does not accept, with a guess at what was meant.
-func (s *configSection) unknown() {
+func (s *section) unknown() {
 	names := make([]string, 0, len(s.vals))
 	for k := range s.vals {
 		if !configContains(s.keys, k) {
@@ -483,7 +459,7 @@ func (s *configSection) unknown() {
 			what = configTableName(s.keyPath(k)) + " is not a known section"
 		}
 		if guess := configSuggest(k, s.keys); guess != "" {
-			if _, sub := configSchema[strings.Join(s.keyPath(guess), ".")]; sub {
+			if _, sub := schema[strings.Join(s.keyPath(guess), ".")]; sub {
 				guess = configTableName(s.keyPath(guess))
 			}
 			s.problem(k, "%s: did you mean %s?", what, guess)
@@ -504,9 +480,9 @@ func (s *configSection) unknown() {
 // configKeyHomes names the other tables that accept a key, for a setting written in the wrong place.
 func configKeyHomes(key, except string) []string {
 	var homes []string
-	for table, keys := range configSchema {
+	for table, keys := range schema {
 		if table != "" && table != except && configContains(keys, key) {
-			if _, sub := configSchema[table+"."+key]; !sub {
+			if _, sub := schema[table+"."+key]; !sub {
 				homes = append(homes, "["+table+"]")
 			}
 		}
@@ -515,7 +491,7 @@ func configKeyHomes(key, except string) []string {
 	return homes
 }
 
-func (s *configSection) str(key string) (string, bool) {
+func (s *section) str(key string) (string, bool) {
 	v, ok := s.vals[key]
 	if !ok {
 		return "", false
@@ -530,7 +506,7 @@ func (s *configSection) str(key string) (string, bool) {
 
 // required reads a string that must be set when need is true. A missing or empty value is reported with fix; a
 // value of the wrong type is reported once, by str.
-func (s *configSection) required(key string, need bool, fix string) (string, bool) {
+func (s *section) required(key string, need bool, fix string) (string, bool) {
 	v, ok := s.str(key)
 	v = strings.TrimSpace(v)
 	if v != "" {
@@ -543,7 +519,7 @@ func (s *configSection) required(key string, need bool, fix string) (string, boo
 }
 
 // setDate reads a date, written bare (2027-06-30) or in quotes ("2027-06-30"), as midnight at its start in zone.
-func (s *configSection) setDate(key string, dst *time.Time, zone *time.Location) {
+func (s *section) setDate(key string, dst *time.Time, zone *time.Location) {
 	v, ok := s.vals[key]
 	if !ok {
 		return
@@ -565,13 +541,13 @@ func (s *configSection) setDate(key string, dst *time.Time, zone *time.Location)
 }
 
 // setString reads an optional string that needs no further checks.
-func (s *configSection) setString(key string, dst *string) {
+func (s *section) setString(key string, dst *string) {
 	if v, ok := s.str(key); ok {
 		*dst = strings.TrimSpace(v)
 	}
 }
 
-func (s *configSection) setBool(key string, dst *bool) {
+func (s *section) setBool(key string, dst *bool) {
 	v, ok := s.vals[key]
 	if !ok {
 		return
@@ -585,7 +561,7 @@ func (s *configSection) setBool(key string, dst *bool) {
 }
 
 // setInt reads a whole number in [lo, hi].
-func (s *configSection) setInt(key string, dst *int, lo, hi int64) {
+func (s *section) setInt(key string, dst *int, lo, hi int64) {
 	v, ok := s.vals[key]
 	if !ok {
 		return
@@ -607,7 +583,7 @@ func (s *configSection) setInt(key string, dst *int, lo, hi int64) {
 }
 
 // setWord reads one of a fixed set of words.
-func (s *configSection) setWord(key string, dst *string, allowed []string) bool {
+func (s *section) setWord(key string, dst *string, allowed []string) bool {
 	v, ok := s.str(key)
 	if !ok {
 		return false
@@ -621,7 +597,7 @@ func (s *configSection) setWord(key string, dst *string, allowed []string) bool 
 }
 
 // setDuration reads a Go duration such as "60m" in [lo, hi] (hi 0: no upper bound).
-func (s *configSection) setDuration(key string, dst *time.Duration, lo, hi time.Duration, example string) {
+func (s *section) setDuration(key string, dst *time.Duration, lo, hi time.Duration, example string) {
 	v, ok := s.vals[key]
 	if !ok {
 		return
@@ -650,7 +626,7 @@ func (s *configSection) setDuration(key string, dst *time.Duration, lo, hi time.
 
 // list reads an array of strings. It reports a non-list and elements of other types, and returns the strings with
 // their indexes. ok is false when the key is absent or not a list.
-func (s *configSection) list(key string) (vals []string, idx []int, ok bool) {
+func (s *section) list(key string) (vals []string, idx []int, ok bool) {
 	v, present := s.vals[key]
 	if !present {
 		return nil, nil, false
@@ -679,7 +655,7 @@ func (s *configSection) list(key string) (vals []string, idx []int, ok bool) {
 
 // setSecret reads an env:NAME, file:PATH or literal secret. Messages never quote the value. It returns false when
 // it reported a problem; an absent or empty secret is left unset and is not a problem here.
-func (s *configSection) setSecret(key string, dst *Secret) bool {
+func (s *section) setSecret(key string, dst *Secret) bool {
 	v, ok := s.vals[key]
 	if !ok {
 		return true
@@ -722,7 +698,7 @@ func (s *configSection) setSecret(key string, dst *Secret) bool {
 }
 
 // setURL reads an https URL (http only for a loopback host). suffix, if set, is the path ending it must have.
-func (s *configSection) setURL(key string, dst *string, example, suffix string) bool {
+func (s *section) setURL(key string, dst *string, example, suffix string) bool {
 	raw, ok := s.str(key)
 	if !ok {
 		return false
@@ -756,221 +732,6 @@ func configLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// decode fills cfg from the document, section by section.
-func (d *configDecoder) decode(doc map[string]any, cfg *Config) {
-	root := d.root(doc)
-	root.unknown()
-
-	t := root.sub("tf")
-	if db, ok := t.required("database", true, `add database = "tf.db" under [tf]: the SQLite file with TF's integration schema`); ok {
-		cfg.TF.Database = resolveConfigPath(d.dir, db)
-	}
-	if zone, ok := t.str("time_zone"); ok {
-		loc, err := time.LoadLocation(zone)
-		if err != nil || zone == "" || zone == "Local" {
-			t.problem("time_zone", "%s = %q is not a known time zone: use an IANA name such as \"Europe/Stockholm\"", t.name("time_zone"), configOneLine(zone))
-		} else {
-			cfg.TF.TimeZone, cfg.TF.ZoneName = loc, zone
-		}
-	}
-	t.unknown()
-
-	st := root.sub("state")
-	if p, ok := st.str("path"); ok {
-		if strings.TrimSpace(p) == "" {
-			st.problem("path", `%s is empty: remove it to use "tfsync-state.db" beside the config, or name a file`, st.name("path"))
-		} else {
-			cfg.State.Path = strings.TrimSpace(p)
-		}
-	}
-	cfg.State.Path = resolveConfigPath(d.dir, cfg.State.Path)
-	if cfg.TF.Database != "" && sameFile(cfg.State.Path, cfg.TF.Database) {
-		st.problem("path", "%s names the TF database, the same file as [tf] database (%s): tfsync's state store must be a "+
-			"file of its own (a pass would switch TF's database to WAL and add its tables there): set [state] path to "+
-			"e.g. \"tfsync-state.db\", or remove it to use that name beside the config", st.name("path"), cfg.TF.Database)
-	}
-	st.unknown()
-
-	d.decodeExchange(root, cfg)
-	d.decodeSync(root, cfg)
-	d.decodeNotify(root, cfg)
-	d.decodeLog(root, cfg)
-}
-
-func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
-	ex := root.sub("exchange")
-	if !ex.setWord("mode", &cfg.Exchange.Mode, configModes) && !ex.has("mode") {
-		ex.missing("mode", `add mode = "graph" (Office 365) or mode = "ews" (on-premises Exchange) under [exchange]`)
-	}
-	mode := cfg.Exchange.Mode
-	if p, ok := ex.str("ca_file"); ok {
-		if strings.TrimSpace(p) == "" {
-			ex.problem("ca_file", "%s is empty: remove it to trust only the system's certificate store, or name a PEM file", ex.name("ca_file"))
-		} else {
-			cfg.Exchange.CAFile = resolveConfigPath(d.dir, strings.TrimSpace(p))
-		}
-	}
-	ex.unknown()
-
-	g := ex.sub("graph")
-	gc := &cfg.Exchange.Graph
-	graph := mode == "graph"
-	if v, ok := g.required("tenant_id", graph, "add the Directory (tenant) ID from the app's Overview page in Entra ID"); ok {
-		if IsPlaceholderID(v) {
-			g.problem("tenant_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Directory (tenant) ID from the app's Overview page in Entra ID",
-				g.name("tenant_id"), PlaceholderGUID)
-		} else if configTenantIDPattern.MatchString(v) {
-			gc.TenantID = v
-		} else {
-			g.problem("tenant_id", "%s = %q is not valid: use the Directory (tenant) ID from the app's Overview page in Entra ID, or the tenant's domain such as contoso.onmicrosoft.com",
-				g.name("tenant_id"), configOneLine(v))
-		}
-	}
-	if v, ok := g.required("client_id", graph, "add the Application (client) ID from the app's Overview page in Entra ID"); ok {
-		if IsPlaceholderID(v) {
-			g.problem("client_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Application (client) ID from the app's Overview page in Entra ID",
-				g.name("client_id"), PlaceholderGUID)
-		} else if configGUIDPattern.MatchString(v) {
-			gc.ClientID = v
-		} else {
-			g.problem("client_id", "%s = %q is not a GUID: use the Application (client) ID from the app's Overview page in Entra ID",
-				g.name("client_id"), configOneLine(v))
-		}
-	}
-	secretOK := g.setSecret("client_secret", &gc.ClientSecret)
-	certOK := g.setSecret("certificate", &gc.Certificate)
-	switch {
-	case gc.ClientSecret.IsSet() && gc.Certificate.IsSet():
-		later := "certificate"
-		if g.line("client_secret") > g.line("certificate") {
-			later = "client_secret"
-		}
-		g.problem(later, "%s and %s are both set: keep exactly one (the app signs in with either a client secret or a certificate)",
-			g.name("client_secret"), g.name("certificate"))
-	case graph && secretOK && certOK && !gc.ClientSecret.IsSet() && !gc.Certificate.IsSet():
-		g.problem("client_secret", `%s is missing: add client_secret = "env:TFSYNC_CLIENT_SECRET" or certificate = "file:cert.pem", made on the app's Certificates & secrets page in Entra ID`,
-			g.name("client_secret"))
-	}
-	g.setDate("client_secret_expires", &gc.ClientSecretExpires, cfg.TF.TimeZone)
-	g.setURL("authority_host", &gc.AuthorityHost, "https://login.microsoftonline.com/", "")
-	g.setURL("graph_url", &gc.GraphURL, "https://graph.microsoft.com", "")
-	g.unknown()
-
-	e := ex.sub("ews")
-	ec := &cfg.Exchange.EWS
-	ews := mode == "ews"
-	if e.has("url") {
-		e.setURL("url", &ec.URL, "https://mail.example.com/EWS/Exchange.asmx", ".asmx")
-	} else if ews {
-		e.missing("url", `add url = "https://mail.example.com/EWS/Exchange.asmx" (your Exchange server's EWS endpoint)`)
-	}
-	ec.Username, _ = e.required("username", ews, `add the service account, e.g. username = 'EXAMPLE\svc-tf' or "svc-tf@example.com"`)
-	if e.setSecret("password", &ec.Password) && ews && !ec.Password.IsSet() {
-		e.missing("password", `add the service account's password, e.g. password = "env:TFSYNC_EWS_PASSWORD"`)
-	}
-	e.setWord("auth", &ec.Auth, configEWSAuths)
-	e.setWord("access", &ec.Access, configEWSAccesses)
-	e.unknown()
-}
-
-func (d *configDecoder) decodeSync(root *configSection, cfg *Config) {
-	s := root.sub("sync")
-	sc := &cfg.Sync
-
-	if kinds, idx, ok := s.list("kinds"); ok {
-		allowed := configKindNames()
-		var good []string
-		for n, k := range kinds {
-			switch {
-			case !configContains(allowed, k):
-				s.elemProblem("kinds", idx[n], "%s: %q is not a kind: use some of %s", s.name("kinds"), configOneLine(k), strings.Join(allowed, ", "))
-			case configContains(good, k):
-				s.elemProblem("kinds", idx[n], "%s: %q is listed twice: remove one", s.name("kinds"), k)
-			default:
-				good = append(good, k)
-			}
-		}
-		if len(s.vals["kinds"].([]any)) == 0 {
-			s.problem("kinds", "%s is empty: list at least one of %s, or remove the key to sync all of them", s.name("kinds"), strings.Join(allowed, ", "))
-		} else if len(good) > 0 {
-			sc.Kinds = good
-		}
-	}
-
-	s.setDuration("default_length", &sc.DefaultLength, 5*time.Minute, 24*time.Hour, "60m")
-	s.setWord("show_as", &sc.ShowAs, configShowAsValues)
-	s.setInt("reminder_minutes", &sc.ReminderMinutes, -1, 40320)
-	s.setBool("hide_headings", &sc.HideHeadings)
-	s.setBool("include_location", &sc.IncludeLocation)
-	s.setBool("technician_note", &sc.TechnicianNote)
-
-	const domainsFix = `add allowed_domains = ["example.com"] under [sync]: the e-mail domains of the mailboxes tfsync may write to`
-	domains, idx, ok := s.list("allowed_domains")
-	switch {
-	case !ok && !s.has("allowed_domains"):
-		s.missing("allowed_domains", domainsFix)
-	case ok && len(s.vals["allowed_domains"].([]any)) == 0:
-		s.problem("allowed_domains", `%s is empty: list the e-mail domains of the mailboxes tfsync may write to, e.g. ["example.com"]`, s.name("allowed_domains"))
-	}
-	for n, raw := range domains {
-		dom, why := NormalizeDomain(raw)
-		if why != "" {
-			s.elemProblem("allowed_domains", idx[n], "%s: %q is not a domain: %s; write a bare domain like \"example.com\"",
-				s.name("allowed_domains"), configOneLine(raw), why)
-			continue
-		}
-		if !configContains(sc.AllowedDomains, dom) {
-			sc.AllowedDomains = append(sc.AllowedDomains, dom)
-		}
-	}
-
-	s.setInt("past_days", &sc.PastDays, 0, 365)
-	s.setInt("future_days", &sc.FutureDays, 1, 730)
-	s.setWord("conflict", &sc.Conflict, configConflicts)
-	s.setWord("on_calendar_delete", &sc.OnCalendarDelete, configOnDeletes)
-	s.setInt("max_delete_percent", &sc.MaxDeletePercent, 0, 100)
-	s.setInt("max_delete_floor", &sc.MaxDeleteFloor, 0, math.MaxInt32)
-	s.setInt("concurrency", &sc.Concurrency, 1, 64)
-	s.unknown()
-}
-
-func (d *configDecoder) decodeNotify(root *configSection, cfg *Config) {
-	n := root.sub("notify")
-	nc := &cfg.Notify
-
-	to, idx, _ := n.list("email_to")
-	for i, addr := range to {
-		if _, err := mail.ParseAddress(addr); err != nil {
-			n.elemProblem("email_to", idx[i], "%s: %q is not an e-mail address: write it like \"drift@example.com\"", n.name("email_to"), configOneLine(addr))
-			continue
-		}
-		nc.EmailTo = append(nc.EmailTo, addr)
-	}
-	mailing := len(to) > 0
-
-	if v, ok := n.required("smtp", mailing, `email_to is set, so add the mail server as smtp = "smtp.example.com:587"`); ok {
-		host, port, err := net.SplitHostPort(v)
-		p, perr := strconv.Atoi(port)
-		if err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
-			n.problem("smtp", "%s = %q is not host:port: write it like \"smtp.example.com:587\"", n.name("smtp"), configOneLine(v))
-		} else {
-			nc.SMTP = v
-		}
-	}
-	if v, ok := n.required("from", mailing, `email_to is set, so add the sender as from = "tfsync@example.com"`); ok {
-		if _, err := mail.ParseAddress(v); err != nil {
-			n.problem("from", "%s = %q is not an e-mail address: write it like \"tfsync@example.com\"", n.name("from"), configOneLine(v))
-		} else {
-			nc.From = v
-		}
-	}
-	n.setString("username", &nc.Username)
-	n.setSecret("password", &nc.Password)
-	n.setWord("starttls", &nc.StartTLS, configStartTLSValues)
-	n.setDuration("repeat_after", &nc.RepeatAfter, time.Minute, 0, "6h")
-	n.unknown()
 }
 
 // NormalizeDomain normalises an allowed domain, or says what is wrong with it.
