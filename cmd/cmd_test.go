@@ -16,8 +16,8 @@ import (
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	calsync "tfsync/sync"
-	"tfsync/testdata/demo"
 	"tfsync/tf"
+	"tfsync/tf/demo"
 )
 
 var testNow = time.Date(2026, 3, 20, 10, 0, 0, 0, time.UTC)

@@ -14,8 +14,8 @@ import (
 
 	"tfsync/cmd/config"
 	"tfsync/exchange"
-	"tfsync/testdata/demo"
 	"tfsync/tf"
+	"tfsync/tf/demo"
 )
 
 // DemoOptions are demo's flags.

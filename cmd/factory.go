@@ -33,6 +33,9 @@ type Factory struct {
 	// StoreWriteProbe checks that a file or folder beside the state store may be written; nil asks the operating
 	// system (calsync.ProbeWrite). Tests running as root, whom file modes do not stop, replace it.
 	StoreWriteProbe calsync.WriteProbe
+	// AfterLock runs once a pass holds the run lock, before it opens anything else; nil does nothing. The crash
+	// tests hold a pass there until a second one has met the lock, so the two certainly overlap.
+	AfterLock func(ctx context.Context) error
 
 	// jsonResult is the command's JSON result, written by run with the error (jsonout.go); jsonWritten is set once
 	// it is out.

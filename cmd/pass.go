@@ -95,6 +95,12 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 			}
 			return nil, fmt.Errorf("take the run lock: %w", err)
 		}
+		if f.AfterLock != nil {
+			if err := f.AfterLock(ctx); err != nil {
+				p.Close()
+				return nil, err
+			}
+		}
 	}
 	if o.Rebuild {
 		moved, err := calsync.RebuildStore(cfg.State.Path, f.Now)
