@@ -186,9 +186,6 @@ func configMissing(path string) string {
 		abs, wd, PathEnv)
 }
 
-// configSecretLine matches a line that sets a secret, e.g. `password = ...` or `graph.client_secret = ...`.
-var configSecretLine = regexp.MustCompile(`^\s*(?:[A-Za-z0-9_.'"-]*\.)?\s*["']?(client_secret|certificate|password)["']?\s*=`)
-
 // configSyntaxProblem turns a TOML parse error into a problem with its line. It uses the error's short message
 // only, since the long form quotes the offending line; on a line that sets a secret even the short message, which
 // can quote a character or token of the value, is replaced.
@@ -223,9 +220,9 @@ func configWarnings(path string, cfg *Config) []string {
 		return nil
 	}
 	var literal []string
-	for _, s := range []Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
-		if s.isLiteral() {
-			literal = append(literal, s.label())
+	for _, s := range cfg.Secrets() {
+		if s.Secret.isLiteral() {
+			literal = append(literal, s.Key)
 		}
 	}
 	if len(literal) == 0 {
