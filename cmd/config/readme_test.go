@@ -79,3 +79,29 @@ func TestKeyDeclarations(t *testing.T) {
 		}
 	}
 }
+
+// TestGoodConfigListsEveryKey keeps testdata/good.toml, which README.md points at as the example with every key,
+// complete: each declared key is written in its table, set or commented out.
+func TestGoodConfigListsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("testdata/good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]bool{}
+	table := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			table = strings.Trim(line, "[]")
+			continue
+		}
+		if name, _, ok := strings.Cut(line, "="); ok && !strings.Contains(strings.TrimSpace(name), " ") {
+			written[table+"."+strings.TrimSpace(name)] = true
+		}
+	}
+	for _, k := range Keys {
+		if !written[k.Table+"."+k.Name] {
+			t.Errorf("testdata/good.toml does not list [%s] %s", k.Table, k.Name)
+		}
+	}
+}
