@@ -89,7 +89,7 @@ func checkTimeZone(s *section, k *Key, cfg *Config) {
 	if zone, ok := s.str(k.Name); ok {
 		loc, err := time.LoadLocation(zone)
 		if err != nil || zone == "" || zone == "Local" {
-			s.problem(k.Name, "%s = %q is not a known time zone: use an IANA name such as \"Europe/Stockholm\"", s.name(k.Name), configOneLine(zone))
+			s.problem(k.Name, "%s = %q is not a known time zone: use an IANA name such as \"Europe/Stockholm\"", s.name(k.Name), oneLine(zone))
 		} else {
 			cfg.TF.TimeZone, cfg.TF.ZoneName = loc, zone
 		}
@@ -141,20 +141,20 @@ func (s *section) checkID(k *Key, cfg *Config, what, shape string, valid func(st
 	case valid(v):
 		*k.field(cfg).(*string) = v
 	default:
-		s.problem(k.Name, shape, s.name(k.Name), configOneLine(v))
+		s.problem(k.Name, shape, s.name(k.Name), oneLine(v))
 	}
 }
 
 func checkTenantID(s *section, k *Key, cfg *Config) {
 	s.checkID(k, cfg, "Directory (tenant) ID",
 		"%s = %q is not valid: use the Directory (tenant) ID from the app's Overview page in Entra ID, or the tenant's domain such as contoso.onmicrosoft.com",
-		configTenantIDPattern.MatchString)
+		tenantIDPattern.MatchString)
 }
 
 func checkClientID(s *section, k *Key, cfg *Config) {
 	s.checkID(k, cfg, "Application (client) ID",
 		"%s = %q is not a GUID: use the Application (client) ID from the app's Overview page in Entra ID",
-		configGUIDPattern.MatchString)
+		guidPattern.MatchString)
 }
 
 // checkGraphCredential wants exactly one of client_secret and certificate in graph mode.
@@ -182,9 +182,9 @@ func checkKinds(s *section, k *Key, cfg *Config) {
 	var good []string
 	for n, kind := range kinds {
 		switch {
-		case !configContains(k.Words, kind):
-			s.elemProblem(k.Name, idx[n], "%s: %q is not a kind: use some of %s", s.name(k.Name), configOneLine(kind), strings.Join(k.Words, ", "))
-		case configContains(good, kind):
+		case !contains(k.Words, kind):
+			s.elemProblem(k.Name, idx[n], "%s: %q is not a kind: use some of %s", s.name(k.Name), oneLine(kind), strings.Join(k.Words, ", "))
+		case contains(good, kind):
 			s.elemProblem(k.Name, idx[n], "%s: %q is listed twice: remove one", s.name(k.Name), kind)
 		default:
 			good = append(good, kind)
@@ -209,10 +209,10 @@ func checkAllowedDomains(s *section, k *Key, cfg *Config) {
 		dom, why := NormalizeDomain(raw)
 		if why != "" {
 			s.elemProblem(k.Name, idx[n], "%s: %q is not a domain: %s; write a bare domain like \"example.com\"",
-				s.name(k.Name), configOneLine(raw), why)
+				s.name(k.Name), oneLine(raw), why)
 			continue
 		}
-		if !configContains(cfg.Sync.AllowedDomains, dom) {
+		if !contains(cfg.Sync.AllowedDomains, dom) {
 			cfg.Sync.AllowedDomains = append(cfg.Sync.AllowedDomains, dom)
 		}
 	}
@@ -222,7 +222,7 @@ func checkEmailTo(s *section, k *Key, cfg *Config) {
 	to, idx, _ := s.list(k.Name)
 	for i, addr := range to {
 		if _, err := mail.ParseAddress(addr); err != nil {
-			s.elemProblem(k.Name, idx[i], "%s: %q is not an e-mail address: write it like \"drift@example.com\"", s.name(k.Name), configOneLine(addr))
+			s.elemProblem(k.Name, idx[i], "%s: %q is not an e-mail address: write it like \"drift@example.com\"", s.name(k.Name), oneLine(addr))
 			continue
 		}
 		cfg.Notify.EmailTo = append(cfg.Notify.EmailTo, addr)
@@ -237,7 +237,7 @@ func checkSMTP(s *section, k *Key, cfg *Config) {
 		host, port, err := net.SplitHostPort(v)
 		p, perr := strconv.Atoi(port)
 		if err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
-			s.problem(k.Name, "%s = %q is not host:port: write it like \"smtp.example.com:587\"", s.name(k.Name), configOneLine(v))
+			s.problem(k.Name, "%s = %q is not host:port: write it like \"smtp.example.com:587\"", s.name(k.Name), oneLine(v))
 		} else {
 			cfg.Notify.SMTP = v
 		}
@@ -247,7 +247,7 @@ func checkSMTP(s *section, k *Key, cfg *Config) {
 func checkFrom(s *section, k *Key, cfg *Config) {
 	if v, ok := s.required(k.Name, s.needs(k, cfg), k.Fix); ok {
 		if _, err := mail.ParseAddress(v); err != nil {
-			s.problem(k.Name, "%s = %q is not an e-mail address: write it like \"tfsync@example.com\"", s.name(k.Name), configOneLine(v))
+			s.problem(k.Name, "%s = %q is not an e-mail address: write it like \"tfsync@example.com\"", s.name(k.Name), oneLine(v))
 		} else {
 			cfg.Notify.From = v
 		}

@@ -60,14 +60,14 @@ func (c *Config) CheckSecrets() error {
 func secretKeyNames() []string {
 	var names []string
 	for _, k := range Keys {
-		if k.Secret && !configContains(names, k.Name) {
+		if k.Secret && !contains(names, k.Name) {
 			names = append(names, k.Name)
 		}
 	}
 	return names
 }
 
-// configSecretLine matches a line that sets a secret, e.g. `password = ...` or `graph.client_secret = ...`, for
+// secretLine matches a line that sets a secret, e.g. `password = ...` or `graph.client_secret = ...`, for
 // the syntax errors that must not quote it.
-var configSecretLine = regexp.MustCompile(`^\s*(?:[A-Za-z0-9_.'"-]*\.)?\s*["']?(` +
+var secretLine = regexp.MustCompile(`^\s*(?:[A-Za-z0-9_.'"-]*\.)?\s*["']?(` +
 	strings.Join(secretKeyNames(), "|") + `)["']?\s*=`)

@@ -50,7 +50,7 @@ func TestSecretsList(t *testing.T) {
 		t.Errorf("Secrets() of an empty Config = %d entries, want none", got)
 	}
 	for _, line := range []string{"client_secret = x", "certificate = x", "password = x", "exchange.ews.password = x"} {
-		if !configSecretLine.MatchString(line) {
+		if !secretLine.MatchString(line) {
 			t.Errorf("the syntax-error scrubber does not see a secret on %q", line)
 		}
 	}
