@@ -67,7 +67,7 @@ func TestKeyDeclarations(t *testing.T) {
 			t.Errorf("%s is required but has no Fix", id)
 		}
 		if (k.Kind == KindPath || k.Kind == KindList) && k.check == nil {
-			t.Errorf("%s is a %v and needs a check", id, k.Kind)
+			t.Errorf("%s is a path or a list and needs a check of its own", id)
 		}
 		if k.Init != nil && (k.Init.Commented || k.Init.Value != nil && k.Name == "client_secret_expires") && k.Init.Example == "" {
 			t.Errorf("%s may be written commented out but has no Example", id)
