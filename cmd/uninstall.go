@@ -141,9 +141,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	if err != nil {
 		return err
 	}
-	if c, ok := cal.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer cal.Close()
 
 	// What to remove: every linked event, and (once events carry this installation's id) every event stamped with
 	// it in the mailboxes tfsync may contact, linked or not.
