@@ -1,16 +1,17 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"net"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"tfsync/exchange"
 )
 
 // decoder checks a decoded document against the schema and fills a Config, collecting every problem.
@@ -383,32 +384,21 @@ func (s *section) setURL(key string, dst *string, example, suffix string) bool {
 		return false
 	}
 	raw = strings.TrimSpace(raw)
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		s.problem(key, "%s is not a URL: write it like %s", s.name(key), example)
-		return false
-	}
-	if u.User != nil {
+	// exchange.CheckURL is the one rule; the messages add the setting, an example and the fix.
+	_, err := exchange.CheckURL(raw, suffix)
+	switch {
+	case err == nil:
+		*dst = raw
+		return true
+	case errors.Is(err, exchange.ErrURLUserInfo):
 		s.problem(key, "%s must not hold a user name or password: put them in their own settings", s.name(key))
-		return false
-	}
-	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+	case errors.Is(err, exchange.ErrPlainHTTP):
 		s.problem(key, "%s = %q must use https: http is accepted only for a loopback host (127.0.0.1, ::1, localhost), e.g. %s",
 			s.name(key), raw, example)
-		return false
-	}
-	if suffix != "" && !strings.HasSuffix(strings.ToLower(u.Path), suffix) {
+	case errors.Is(err, exchange.ErrURLPath):
 		s.problem(key, "%s = %q must point at the EWS endpoint, ending in %s: e.g. %s", s.name(key), raw, suffix, example)
-		return false
+	default:
+		s.problem(key, "%s is not a URL: write it like %s", s.name(key), example)
 	}
-	*dst = raw
-	return true
-}
-
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return false
 }
