@@ -62,8 +62,8 @@ func notifyAfterRun(ctx context.Context, f *Factory, p *pass, runID string, r *c
 	}
 }
 
-// notifySettings is the [notify] section as the notifier takes it, with every secret of the configuration to keep
-// out of the mail.
+// notifySettings is the [notify] section as the notifier takes it, with every secret of the configuration (the one
+// Secrets() list, the certificate included) to keep out of the mail.
 func notifySettings(cfg *config.Config) notify.Settings {
 	s := notify.Settings{
 		EmailTo:     cfg.Notify.EmailTo,
@@ -72,28 +72,13 @@ func notifySettings(cfg *config.Config) notify.Settings {
 		Username:    cfg.Notify.Username,
 		StartTLS:    cfg.Notify.StartTLS,
 		RepeatAfter: cfg.Notify.RepeatAfter,
-		Secrets:     secretValues(cfg),
+		Secrets:     cfg.SecretValues(),
 		Version:     Version,
 	}
 	if cfg.Notify.Password.IsSet() {
 		s.Password = cfg.Notify.Password.Value
 	}
 	return s
-}
-
-// secretValues resolves every secret of the configuration, the certificate included, so the notifier can keep
-// them out of mails. Unresolvable ones are skipped: a secret that cannot be read cannot leak either.
-func secretValues(cfg *config.Config) []string {
-	var out []string
-	for _, s := range []config.Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
-		if !s.IsSet() {
-			continue
-		}
-		if v, err := s.Value(); err == nil {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // outcomeOf summarises a pass for the notifier. r may be nil when the pass ended before it had a report.
