@@ -33,8 +33,8 @@ type Factory struct {
 	// system (calsync.ProbeWrite). Tests running as root, whom file modes do not stop, replace it.
 	StoreWriteProbe calsync.WriteProbe
 
-	// jsonResult is the command's JSON result, written by run with the error (jsonout.go); jsonWritten is set once
-	// it is out.
+	// jsonResult is the command's JSON result (printer.go), written by run with the error (jsonout.go);
+	// jsonWritten is set once it is out.
 	jsonResult  []byte
 	jsonWritten bool
 

@@ -178,14 +178,14 @@ func tomlString(s string) string {
 }
 
 func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
-	if f.Output == "json" {
+	if p := f.printer(); p.JSON() {
 		// The text goes to stderr; stdout gets what was written and what is left to do.
 		jf := *f
-		jf.IO = &IOStreams{In: f.IO.In, Out: f.IO.ErrOut, ErrOut: f.IO.ErrOut, InTTY: f.IO.InTTY}
+		jf.IO = &IOStreams{In: f.IO.In, Out: p.Text(), ErrOut: f.IO.ErrOut, InTTY: f.IO.InTTY}
 		jf.Output = "text"
 		res := initResult{Config: f.ConfigPath, NextSteps: []string{}}
 		err := runInitText(ctx, &jf, opts, &res)
-		if jerr := f.setJSON(res); jerr != nil && err == nil {
+		if jerr := p.Result(res); jerr != nil && err == nil {
 			err = jerr
 		}
 		return err

@@ -166,7 +166,8 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 			}
 		}
 	}
-	if f.Output == "json" {
+	p := f.printer()
+	if p.JSON() {
 		out := struct {
 			TimeZone  string         `json:"time_zone"`
 			Resources []resourceJSON `json:"resources"`
@@ -179,17 +180,16 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 				out.Resources[len(out.Resources)-1].OtherInstallations[k] = v
 			}
 		}
-		if err := f.setJSON(out); err != nil {
+		if err := p.Result(out); err != nil {
 			return err
 		}
 		return checkErr
 	}
-	t := newTable(f.IO.Out)
-	header := "ID\tNAME\tSYNC\tE-MAIL\tLINKED\t" + zoneHeader("LAST SYNC", cfg.TF.TimeZone) + "\tSTATUS"
+	header := []any{"ID", "NAME", "SYNC", "E-MAIL", "LINKED", zoneHeader("LAST SYNC", cfg.TF.TimeZone), "STATUS"}
 	if opts.Check {
-		header += "\tCHECK"
+		header = append(header, "CHECK")
 	}
-	fmt.Fprintln(t, header)
+	t := p.Table(header...)
 	for _, r := range rows {
 		sync := "no"
 		if r.SyncEnabled {
@@ -211,13 +211,13 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		if email == "" {
 			email = "-"
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s", r.ID, r.Name, sync, email, r.Linked, last, status)
+		row := []any{r.ID, r.Name, sync, email, r.Linked, last, status}
 		if opts.Check {
-			line += "\t" + r.Check
+			row = append(row, r.Check)
 		}
-		fmt.Fprintln(t, line)
+		t.Row(row...)
 	}
 	t.Flush()
-	printBookingProblems(f.IO.Out, problems, cfg.TF.TimeZone)
+	printBookingProblems(p.Text(), problems, cfg.TF.TimeZone)
 	return checkErr
 }

@@ -119,7 +119,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	root.SetFlagErrorFunc(flagUsageError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "tfsync.toml", "configuration file")
 	pf.StringVarP(&f.Output, "output", "o", "text", "result format: text or json")
@@ -138,7 +138,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdStatus(f, nil),
 		NewCmdShow(f, nil),
 		NewCmdUninstall(f, nil),
-		NewCmdVersion(f),
+		NewCmdVersion(f, nil),
 	)
 	typeArgErrors(root)
 	return root
@@ -147,6 +147,9 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 // ConfigEnv names the configuration file when --config is not given, so a scheduled task or service can say where
 // the file is without depending on its working directory.
 const ConfigEnv = "TFSYNC_CONFIG"
+
+// flagUsageError makes a flag cobra cannot parse a usage error (exit 2).
+func flagUsageError(_ *cobra.Command, err error) error { return &usageError{err.Error()} }
 
 // typeArgErrors makes every command's argument check a usage error (exit 2), which cobra's own checks are not.
 func typeArgErrors(c *cobra.Command) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -317,10 +318,11 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 		res.Bookings = append(res.Bookings, sb)
 	}
 
-	if f.Output == "json" {
-		return f.setJSON(res)
+	p := f.printer()
+	if p.JSON() {
+		return p.Result(res)
 	}
-	printShow(f, &res, zone)
+	printShow(p.Text(), &res, zone)
 	return nil
 }
 
@@ -345,8 +347,7 @@ func showState(b showBooking) string {
 	}
 }
 
-func printShow(f *Factory, res *showResult, zone *time.Location) {
-	w := f.IO.Out
+func printShow(w io.Writer, res *showResult, zone *time.Location) {
 	if r := res.Resource; r != nil {
 		fmt.Fprintf(w, "Resource %s, %s", r.ID, r.Name)
 		if r.Email != "" {
@@ -374,8 +375,7 @@ func printShow(f *Factory, res *showResult, zone *time.Location) {
 		fmt.Fprintln(w, "No bookings in the sync window and no linked events.")
 		return
 	}
-	t := newTable(w)
-	fmt.Fprintf(t, "BOOKING\t%s\t%s\t%s\tSTATE\n", zoneHeader("IN TF", zone), "IN THE CALENDAR", "LAST WRITTEN")
+	t := newTable(w, "BOOKING", zoneHeader("IN TF", zone), "IN THE CALENDAR", "LAST WRITTEN", "STATE")
 	for _, b := range res.Bookings {
 		tfWhen := "(not in TF)"
 		if b.TF != nil {
@@ -385,7 +385,7 @@ func printShow(f *Factory, res *showResult, zone *time.Location) {
 		if b.Calendar != nil {
 			calWhen = spanText(b.link.EvStart, b.link.EvEnd, b.link.AllDay, zone)
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", b.BookingID, tfWhen, calWhen, timeText(b.LastWritten.t, zone), b.state)
+		t.Row(b.BookingID, tfWhen, calWhen, timeText(b.LastWritten.t, zone), b.state)
 	}
 	t.Flush()
 }

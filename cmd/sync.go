@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -180,26 +178,4 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// printReport writes a pass's result to stdout. The text starts with the time and the run id, so a report a
-// scheduler appends to a file can be told from the next one and found in the log. Times are local in zone; scope is
-// the --resource list of a scoped pass.
-func printReport(f *Factory, r *calsync.Report, zone *time.Location, scope []string) error {
-	if f.Output == "json" {
-		return f.setJSON(newReportJSON(r, zone, scope))
-	}
-	w := f.IO.Out
-	fmt.Fprintf(w, "%s  run %s\n", r.Started.In(zone).Format(timeWithZone), r.RunID)
-	if len(scope) > 0 {
-		fmt.Fprintf(w, "Scoped pass: only the mailboxes of %s.\n", strings.Join(scope, ", "))
-	}
-	if r.DryRun {
-		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.In(zone).Format("2006-01-02"), r.Plan.Window.End.In(zone).Format("2006-01-02"))
-		printPlanTable(w, r, zone)
-	} else {
-		printSummaryTable(w, r)
-	}
-	printSkipped(w, r.Skipped)
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sort"
@@ -92,13 +93,12 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	}
 	res := uninstallResult{Mailboxes: []uninstallMailbox{}, NotRemoved: []uninstallFailure{}, TFTables: []string{},
 		LeftUntouched: "TF's bookings and resources; technicians' own events; other installations' events"}
-	if f.Output == "json" {
-		defer func() { _ = f.setJSON(res) }()
+	// With --output json the plan, the prompts and the progress go to stderr, and stdout gets the result.
+	p := f.printer()
+	if p.JSON() {
+		defer func() { _ = p.Result(res) }()
 	}
-	w := f.IO.Out
-	if f.Output == "json" {
-		w = f.IO.ErrOut
-	}
+	w := p.Text()
 
 	// The run lock keeps a scheduled pass from writing while events are removed.
 	lock, err := calsync.AcquireRunLock(cfg.State.Path, f.Now(), lockStaleAfter)
@@ -207,10 +207,9 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 		fmt.Fprintf(w, "Resuming an uninstall started %s.\n", state)
 	}
 	fmt.Fprintf(w, "tfsync uninstall removes %d events this installation wrote, from %d mailboxes:\n", total, len(names))
-	t := newTable(w)
-	fmt.Fprintln(t, "MAILBOX\tEVENTS")
+	t := newTable(w, "MAILBOX", "EVENTS")
 	for _, m := range res.Mailboxes {
-		fmt.Fprintf(t, "%s\t%d\n", m.Mailbox, m.Events)
+		t.Row(m.Mailbox, m.Events)
 	}
 	t.Flush()
 	if installation != "" {
@@ -316,7 +315,7 @@ func uninstallState(st *calsync.Store) (time.Time, string, bool, error) {
 	return at, state, ok, err
 }
 
-func uninstallAsk(w interface{ Write([]byte) (int, error) }, in *bufio.Reader, prompt string, yes ...string) bool {
+func uninstallAsk(w io.Writer, in *bufio.Reader, prompt string, yes ...string) bool {
 	fmt.Fprint(w, prompt)
 	line, _ := in.ReadString('\n')
 	answer := strings.ToLower(strings.TrimSpace(line))
