@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/ews"
 	"tfsync/exchange/graph"
@@ -12,7 +13,7 @@ import (
 
 // newGraphCalendar builds the Microsoft Graph backend from [exchange.graph]. client is nil in production (the
 // system trust store); the demo passes one that trusts its emulator.
-func newGraphCalendar(ctx context.Context, cfg *Config, client *http.Client) (exchange.Calendar, error) {
+func newGraphCalendar(ctx context.Context, cfg *config.Config, client *http.Client) (exchange.Calendar, error) {
 	g := cfg.Exchange.Graph
 	opts := graph.Options{
 		TenantID:       g.TenantID,
@@ -39,13 +40,13 @@ func newGraphCalendar(ctx context.Context, cfg *Config, client *http.Client) (ex
 	}
 	c, err := graph.New(opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: set up the Microsoft Graph backend: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: set up the Microsoft Graph backend: %w", config.ErrConfig, err)
 	}
 	return c, nil
 }
 
 // newEWSCalendar builds the EWS backend from [exchange.ews].
-func newEWSCalendar(ctx context.Context, cfg *Config, client *http.Client) (exchange.Calendar, error) {
+func newEWSCalendar(ctx context.Context, cfg *config.Config, client *http.Client) (exchange.Calendar, error) {
 	e := cfg.Exchange.EWS
 	password, err := e.Password.Value()
 	if err != nil {
@@ -62,7 +63,7 @@ func newEWSCalendar(ctx context.Context, cfg *Config, client *http.Client) (exch
 		MaxConcurrency: cfg.Sync.Concurrency,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: set up the EWS backend: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: set up the EWS backend: %w", config.ErrConfig, err)
 	}
 	return c, nil
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"tfsync/cmd/config"
 )
 
 // caRequestTimeout bounds one request on a client built for ca_file, as the backends' own default clients do.
@@ -18,7 +20,7 @@ const caRequestTimeout = 2 * time.Minute
 // [exchange] ca_file, else one whose TLS trusts the file's certificates in addition to the system store. On Windows
 // and macOS Go asks the platform verifier first and falls back to these certificates, so an internal CA works
 // there too, where SSL_CERT_FILE is ignored.
-func httpClientFor(cfg *Config) (*http.Client, error) {
+func httpClientFor(cfg *config.Config) (*http.Client, error) {
 	if cfg.Exchange.CAFile == "" {
 		return nil, nil
 	}
@@ -41,7 +43,7 @@ func caPool(path string) (*x509.CertPool, error) {
 			reason = pe.Err
 		}
 		return nil, fmt.Errorf("%w: [exchange] ca_file: read %s: %v: check the path and that the account running tfsync may read it",
-			ErrConfig, path, reason)
+			config.ErrConfig, path, reason)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -50,7 +52,7 @@ func caPool(path string) (*x509.CertPool, error) {
 	}
 	if !pool.AppendCertsFromPEM(data) {
 		return nil, fmt.Errorf("%w: [exchange] ca_file: %s holds no PEM certificate (-----BEGIN CERTIFICATE-----): export the CA certificate as Base-64 encoded X.509 (.cer/.pem)",
-			ErrConfig, path)
+			config.ErrConfig, path)
 	}
 	return pool, nil
 }

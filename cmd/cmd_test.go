@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	calsync "tfsync/sync"
-	"tfsync/testdata/demo"
 	"tfsync/tf"
+	"tfsync/tf/demo"
 )
 
 var testNow = time.Date(2026, 3, 20, 10, 0, 0, 0, time.UTC)
@@ -79,7 +80,7 @@ func (e *env) run(args ...string) (int, string, string) {
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
 	f.Now = func() time.Time { return e.now }
-	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	code := run(context.Background(), f, append(args, "--config", e.config))
 	return code, out.String(), errOut.String()
 }
@@ -219,7 +220,7 @@ func TestExitCodeMapping(t *testing.T) {
 		{&calsync.LockHeldError{PID: 1, Since: testNow}, 0},
 		{&calsync.LockHeldError{PID: 1, Since: testNow, Stale: true}, 6},
 		{&usageError{"bad"}, 2},
-		{fmt.Errorf("x: %w", ErrConfig), 2},
+		{fmt.Errorf("x: %w", config.ErrConfig), 2},
 		{errors.New("anything else"), 1},
 	} {
 		if got := ExitCode(tc.err); got != tc.want {
@@ -347,7 +348,7 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("init: exit %d\n%s", code, out)
 	}
-	cfg, warnings, err := LoadConfig(cfgPath)
+	cfg, warnings, err := config.Load(cfgPath)
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("init's config does not load: %v %v", err, warnings)
 	}
@@ -374,7 +375,7 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	em.AddMailbox("anna@example.com", emulator.MailboxOptions{})
 	io2, out2, _ := TestIO()
 	f2 := NewFactory(io2)
-	f2.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return em, nil }
+	f2.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return em, nil }
 	if code := run(context.Background(), f2, []string{"test-connection", "--config", cfgPath}); code != ExitOK {
 		t.Fatalf("test-connection on init's config: exit %d\n%s", code, out2)
 	}
@@ -390,7 +391,7 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	if s := out.String(); !strings.Contains(s, "ApplicationImpersonation") || strings.Contains(s, "Entra") || strings.Contains(s, "client_secret") {
 		t.Errorf("EWS init's next steps do not fit EWS:\n%s", s)
 	}
-	if cfg, _, err := LoadConfig(ewsPath); err != nil || cfg.Exchange.EWS.Username != `EXAMPLE\svc-tf` {
+	if cfg, _, err := config.Load(ewsPath); err != nil || cfg.Exchange.EWS.Username != `EXAMPLE\svc-tf` {
 		t.Fatalf("ews config: %v %+v", err, cfg)
 	}
 }
@@ -491,13 +492,13 @@ func TestInitFitsWhatItWrites(t *testing.T) {
 	if s := out.String(); !strings.Contains(s, "Replace the placeholder tenant_id and client_id") || strings.Contains(s, "Expires date into") {
 		t.Errorf("next steps:\n%s", s)
 	}
-	_, _, err := LoadConfig(cfgPath)
+	_, _, err := config.Load(cfgPath)
 	if err == nil || strings.Count(err.Error(), "replace the placeholder") != 2 {
 		t.Fatalf("the placeholder ids pass the configuration check: %v", err)
 	}
-	rewrite(t, cfgPath, `tenant_id = "`+placeholderGUID, `tenant_id = "contoso.onmicrosoft.com`)
-	rewrite(t, cfgPath, `client_id = "`+placeholderGUID, `client_id = "11111111-2222-3333-4444-555555555555`)
-	cfg, _, err := LoadConfig(cfgPath)
+	rewrite(t, cfgPath, `tenant_id = "`+config.PlaceholderGUID, `tenant_id = "contoso.onmicrosoft.com`)
+	rewrite(t, cfgPath, `client_id = "`+config.PlaceholderGUID, `client_id = "11111111-2222-3333-4444-555555555555`)
+	cfg, _, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -32,6 +33,10 @@ import (
 
 const crashHelperEnv = "TFSYNC_CRASH_TEST_AS_TFSYNC"
 
+// crashHoldEnv, set to 1 in a child, holds its pass once it has the run lock: it says so on file descriptor 3 and
+// goes on when the test closes descriptor 4 (see holdAfterLock).
+const crashHoldEnv = "TFSYNC_CRASH_TEST_HOLD_AFTER_LOCK"
+
 // TestCrashHelperProcess is not a test: the crash tests run the test binary as tfsync through it, which costs no
 // second link of the program. The arguments after "--" are tfsync's.
 func TestCrashHelperProcess(t *testing.T) {
@@ -45,7 +50,30 @@ func TestCrashHelperProcess(t *testing.T) {
 			break
 		}
 	}
-	os.Exit(Main(args))
+	if os.Getenv(crashHoldEnv) != "1" {
+		os.Exit(Main(args))
+	}
+	f := NewFactory(SystemIO())
+	f.AfterLock = holdAfterLock
+	os.Exit(run(context.Background(), f, args))
+}
+
+// holdAfterLock is a child's AfterLock under crashHoldEnv: it writes one byte to descriptor 3, then waits until the
+// test closes its end of descriptor 4. A child that ends early closes descriptor 3 unwritten, which the test sees.
+func holdAfterLock(context.Context) error {
+	held, release := os.NewFile(3, "held"), os.NewFile(4, "release")
+	defer release.Close()
+	_, err := held.Write([]byte{1})
+	if cerr := held.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("crash test: say the lock is held: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, release); err != nil {
+		return fmt.Errorf("crash test: wait for the release: %w", err)
+	}
+	return nil
 }
 
 // crashMailbox maps the demo's technicians to their mailboxes.
@@ -144,12 +172,21 @@ type child struct {
 // start starts tfsync as a child process with the configuration added to args.
 func (e *crashEnv) start(args ...string) *child {
 	e.t.Helper()
+	return e.startWith(nil, args...)
+}
+
+// startWith is start with setup changing the command (its environment, extra files) before it starts.
+func (e *crashEnv) startWith(setup func(*exec.Cmd), args ...string) *child {
+	e.t.Helper()
 	c := &child{}
 	all := append([]string{"-test.run=^TestCrashHelperProcess$", "-test.count=1", "--"}, args...)
 	all = append(all, "--config", e.config, "--log-format", "json")
 	c.cmd = exec.Command(os.Args[0], all...)
 	c.cmd.Env = append(os.Environ(), crashHelperEnv+"=1", "SSL_CERT_FILE="+e.emu.caFile)
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
+	if setup != nil {
+		setup(c.cmd)
+	}
 	if err := c.cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -389,17 +426,43 @@ func TestSIGKILLDuringSync(t *testing.T) {
 	}
 }
 
-// TestTwoSyncsAtOnce starts two passes on the same installation at the same moment: one syncs, the other leaves
-// at once with exit 0 and says why in the log.
+// TestTwoSyncsAtOnce runs two passes on the same installation at once: one syncs, the other leaves at once with
+// exit 0 and says why in the log. The overlap is certain, not left to the machine's speed: the first pass is held
+// right after taking the run lock (crashHoldEnv) until the second has started and ended.
 func TestTwoSyncsAtOnce(t *testing.T) {
 	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("the hold hands the child extra file descriptors, which Windows does not")
+	}
 	if testing.Short() {
 		t.Skip("runs tfsync as child processes")
 	}
 	e := newCrashEnv(t)
-	e.emu.em.SetFaults(emulator.Faults{Latency: 200 * time.Millisecond})
-	a, b := e.start("sync"), e.start("sync")
-	codeA, codeB := a.wait(), b.wait()
+	heldR, heldW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseR, releaseW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { heldR.Close(); releaseW.Close() }) // a failing test must not leave the first pass held
+	a := e.startWith(func(c *exec.Cmd) {
+		c.Env = append(c.Env, crashHoldEnv+"=1")
+		c.ExtraFiles = []*os.File{heldW, releaseR} // descriptors 3 and 4
+	}, "sync")
+	heldW.Close() // the child's copies are the ones that count now
+	releaseR.Close()
+	exitedA := make(chan int, 1)
+	go func() { exitedA <- a.wait() }()
+	if _, err := heldR.Read(make([]byte, 1)); err != nil {
+		releaseW.Close()
+		t.Fatalf("the first pass ended before it held the run lock: exit %d\n%s", <-exitedA, a.stderr.String())
+	}
+	b := e.start("sync")
+	codeB := b.wait()
+	releaseW.Close()
+	codeA := <-exitedA
 	if codeA != ExitOK || codeB != ExitOK {
 		t.Fatalf("exit %d and %d, want 0 and 0\n%s\n%s", codeA, codeB, a.stderr.String(), b.stderr.String())
 	}
@@ -415,6 +478,9 @@ func TestTwoSyncsAtOnce(t *testing.T) {
 	}
 	if left != 1 {
 		t.Fatalf("%d of the two passes left; want exactly one\n%s\n%s", left, a.stderr.String(), b.stderr.String())
+	}
+	if !strings.Contains(b.stderr.String(), "is running") {
+		t.Fatalf("the second pass, started while the first held the lock, did not leave:\n%s", b.stderr.String())
 	}
 	s := e.snapshot()
 	if len(s.dups) > 0 {

@@ -13,9 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
-	"tfsync/testdata/demo"
 	"tfsync/tf"
+	"tfsync/tf/demo"
 )
 
 // DemoOptions are demo's flags.
@@ -90,7 +91,7 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	if err := os.WriteFile(cfgPath, []byte(emu.configTOML(opts.Mode)), 0o600); err != nil {
 		return fmt.Errorf("write the demo configuration: %w", err)
 	}
-	cfg, _, err := LoadConfig(cfgPath)
+	cfg, _, err := config.Load(cfgPath)
 	if err != nil {
 		return fmt.Errorf("the demo's own configuration: %w", err)
 	}
@@ -213,7 +214,7 @@ func printCalendar(w io.Writer, events []exchange.Event, zone *time.Location) {
 	t.Flush()
 }
 
-func printTFRow(ctx context.Context, w io.Writer, cfg *Config, id string) error {
+func printTFRow(ctx context.Context, w io.Writer, cfg *config.Config, id string) error {
 	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone})
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -783,7 +784,7 @@ func TestDocsConfigSnippets(t *testing.T) {
 				if err := os.WriteFile(p, []byte(full.String()), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				if _, warnings, err := LoadConfig(p); err != nil || len(warnings) > 0 {
+				if _, warnings, err := config.Load(p); err != nil || len(warnings) > 0 {
 					t.Errorf("the snippet does not load: %v %v\n%s", err, warnings, full.String())
 				}
 			})
@@ -1022,7 +1023,7 @@ func TestDocsWalkthrough(t *testing.T) {
 			if args, ok := docsTfsyncArgs(s.words); ok {
 				streams, out, errOut := TestIO()
 				f := NewFactory(streams)
-				f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return em, nil }
+				f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return em, nil }
 				if code := run(ctx, f, args); code != ExitOK {
 					t.Fatalf("%s: tfsync %s: exit %d\n%s\n%s", where[i], strings.Join(args, " "), code, out, errOut)
 				}

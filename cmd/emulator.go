@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/tf"
@@ -80,8 +81,8 @@ func (s *emulatorSetup) configTOML(mode string) string { return s.configTOMLFor(
 func (s *emulatorSetup) configTOMLFor(mode, tfDB string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Points at the tfsync emulator at %s; written by tfsync.\n", s.srv.URL)
-	fmt.Fprintf(&b, "[tf]\ndatabase = %s\ntime_zone = \"Europe/Stockholm\"\n\n", tomlString(tfDB))
-	fmt.Fprintf(&b, "[state]\npath = %s\n\n", tomlString("tfsync-state-"+mode+".db"))
+	fmt.Fprintf(&b, "[tf]\ndatabase = %s\ntime_zone = \"Europe/Stockholm\"\n\n", config.QuoteString(tfDB))
+	fmt.Fprintf(&b, "[state]\npath = %s\n\n", config.QuoteString("tfsync-state-"+mode+".db"))
 	// ca_file rather than SSL_CERT_FILE: Go on Windows verifies through the system store and ignores the variable.
 	fmt.Fprintf(&b, "[exchange]\nmode = %q\nca_file = \"emulator-ca.pem\"\n\n", mode)
 	if mode == "graph" {
@@ -89,7 +90,7 @@ func (s *emulatorSetup) configTOMLFor(mode, tfDB string) string {
 		fmt.Fprintf(&b, "authority_host = %q\ngraph_url = %q\n\n", s.srv.URL+"/", s.srv.URL)
 	} else {
 		fmt.Fprintf(&b, "[exchange.ews]\nurl = %q\nusername = %s\npassword = \"file:ews-password.txt\"\nauth = \"ntlm\"\naccess = \"impersonation\"\n\n",
-			s.srv.URL+"/EWS/Exchange.asmx", tomlLiteral(emuEWSUser))
+			s.srv.URL+"/EWS/Exchange.asmx", config.QuoteLiteral(emuEWSUser))
 	}
 	b.WriteString("[sync]\nallowed_domains = [\"example.com\"]\n")
 	return b.String()
@@ -160,7 +161,7 @@ func setupEmulator(ctx context.Context, f *Factory, addr, dir, tfDB string, extr
 }
 
 // calendarFor builds the real backend for cfg, trusting the emulator's CA.
-func (s *emulatorSetup) calendarFor(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
+func (s *emulatorSetup) calendarFor(ctx context.Context, cfg *config.Config) (exchange.Calendar, error) {
 	client := s.srv.Client()
 	switch cfg.Exchange.Mode {
 	case "ews":

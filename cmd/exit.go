@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -41,7 +42,7 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.Is(err, calsync.ErrInterrupted):
 		return ExitInterrupted
-	case errors.As(err, &ue), errors.Is(err, ErrConfig):
+	case errors.As(err, &ue), errors.Is(err, config.ErrConfig):
 		return ExitUsage
 	case errors.Is(err, calsync.ErrAllMailboxesFailed), errors.Is(err, exchange.ErrAuth):
 		return ExitAuth

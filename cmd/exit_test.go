@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	calsync "tfsync/sync"
@@ -106,7 +107,7 @@ func TestExitCodeTable(t *testing.T) {
 				io, out, errOut := TestIO()
 				f := NewFactory(io)
 				f.Now = func() time.Time { return e.now }
-				f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+				f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				e.em.SetFault(func(op, mb string) error {
@@ -123,7 +124,7 @@ func TestExitCodeTable(t *testing.T) {
 				io, out, errOut := TestIO()
 				f := NewFactory(io)
 				f.Now = func() time.Time { return e.now }
-				f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+				f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel() // SIGTERM while the store and TF are still being opened
 				code := run(ctx, f, []string{"sync", "--config", e.config})
@@ -260,11 +261,11 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 	e := newEnv(t, "")
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
-	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	f.Now = func() time.Time { return e.now }
-	t.Setenv(ConfigEnv, e.config)
+	t.Setenv(config.PathEnv, e.config)
 	if code := run(context.Background(), f, []string{"sync"}); code != ExitOK {
-		t.Fatalf("exit %d with %s set\n%s\n%s", code, ConfigEnv, out, errOut)
+		t.Fatalf("exit %d with %s set\n%s\n%s", code, config.PathEnv, out, errOut)
 	}
 	// --config wins over the environment.
 	io, _, errOut = TestIO()
@@ -273,7 +274,7 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 		t.Fatalf("exit %d with --config pointing at no file", code)
 	}
 	wd, _ := os.Getwd()
-	for _, want := range []string{"does not exist", "looked for " + missing, "working directory " + wd, ConfigEnv} {
+	for _, want := range []string{"does not exist", "looked for " + missing, "working directory " + wd, config.PathEnv} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("the missing-config message lacks %q:\n%s", want, errOut)
 		}

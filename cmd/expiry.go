@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 )
@@ -22,9 +22,6 @@ const expiryWarnAhead = 30 * 24 * time.Hour
 // expiryNoticeKey is the store's notices row that remembers the day the expiry warning was last logged.
 const expiryNoticeKey = "credential-expiry-log"
 
-// isPlaceholderID reports whether a tenant or client id is the all-zero placeholder tfsync init writes.
-func isPlaceholderID(v string) bool { return strings.HasPrefix(v, "00000000-") }
-
 // credentialExpiry is when the Entra ID app's credential stops working, as far as tfsync knows.
 type credentialExpiry struct {
 	What    string    // "the client secret" or "the certificate"
@@ -34,7 +31,7 @@ type credentialExpiry struct {
 
 // credentialExpiryOf reads the certificate's notAfter, or client_secret_expires for a client secret. EWS
 // passwords have no date tfsync could know.
-func credentialExpiryOf(cfg *Config) credentialExpiry {
+func credentialExpiryOf(cfg *config.Config) credentialExpiry {
 	g := cfg.Exchange.Graph
 	if cfg.Exchange.Mode != "graph" {
 		return credentialExpiry{}
@@ -102,7 +99,7 @@ func (e *expiredCredentialError) Error() string { return e.msg + ": " + e.err.Er
 func (e *expiredCredentialError) Unwrap() error { return e.err }
 
 // explainExpired wraps an authentication failure with the expired credential that most likely caused it.
-func explainExpired(cfg *Config, now time.Time, err error) error {
+func explainExpired(cfg *config.Config, now time.Time, err error) error {
 	if err == nil || cfg == nil || !errors.Is(err, exchange.ErrAuth) {
 		return err
 	}
@@ -119,7 +116,7 @@ func explainExpired(cfg *Config, now time.Time, err error) error {
 }
 
 // credentialWarnings lists the expiry warnings for status and the failure mail: never nil, so JSON shows [].
-func credentialWarnings(cfg *Config, now time.Time) []string {
+func credentialWarnings(cfg *config.Config, now time.Time) []string {
 	if w := credentialExpiryOf(cfg).Warning(now, cfg.TF.TimeZone); w != "" {
 		return []string{w}
 	}
@@ -128,7 +125,7 @@ func credentialWarnings(cfg *Config, now time.Time) []string {
 
 // logExpiryDaily logs the expiry warning at most once a calendar day (in [tf] time_zone), remembered in the store,
 // so a pass every few minutes does not flood the log.
-func logExpiryDaily(ctx context.Context, cfg *Config, st *calsync.Store, now time.Time) {
+func logExpiryDaily(ctx context.Context, cfg *config.Config, st *calsync.Store, now time.Time) {
 	w := credentialExpiryOf(cfg).Warning(now, cfg.TF.TimeZone)
 	if w == "" || st == nil {
 		return

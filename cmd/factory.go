@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -26,12 +27,15 @@ type Factory struct {
 	Now        func() time.Time
 
 	// NewCalendar builds the calendar backend for a configuration. The demo and tests replace it.
-	NewCalendar func(ctx context.Context, cfg *Config) (exchange.Calendar, error)
+	NewCalendar func(ctx context.Context, cfg *config.Config) (exchange.Calendar, error)
 	// LoadConfig reads the configuration. The demo replaces it with its embedded default.
-	LoadConfig func(path string) (*Config, []string, error)
+	LoadConfig func(path string) (*config.Config, []string, error)
 	// StoreWriteProbe checks that a file or folder beside the state store may be written; nil asks the operating
 	// system (calsync.ProbeWrite). Tests running as root, whom file modes do not stop, replace it.
 	StoreWriteProbe calsync.WriteProbe
+	// AfterLock runs once a pass holds the run lock, before it opens anything else; nil does nothing. The crash
+	// tests hold a pass there until a second one has met the lock, so the two certainly overlap.
+	AfterLock func(ctx context.Context) error
 
 	// jsonResult is the command's JSON result (printer.go), written by run with the error (jsonout.go);
 	// jsonWritten is set once it is out.
@@ -46,7 +50,7 @@ type Factory struct {
 
 // NewFactory returns the production wiring.
 func NewFactory(io *IOStreams) *Factory {
-	f := &Factory{IO: io, Output: "text", LogLevel: "info", Now: time.Now, LoadConfig: LoadConfig}
+	f := &Factory{IO: io, Output: "text", LogLevel: "info", Now: time.Now, LoadConfig: config.Load}
 	f.NewCalendar = newCalendar
 	f.logs = &logFile{warnFail: func(path string, err error, appending bool) {
 		l := f.stderrLogger()
@@ -60,7 +64,7 @@ func NewFactory(io *IOStreams) *Factory {
 }
 
 // Config loads the configuration and logs its warnings.
-func (f *Factory) Config(ctx context.Context) (*Config, error) {
+func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
 	cfg, warnings, err := f.LoadConfig(f.ConfigPath)
 	if err != nil {
 		return nil, err
@@ -73,7 +77,7 @@ func (f *Factory) Config(ctx context.Context) (*Config, error) {
 }
 
 // OpenSource opens TF's integration database.
-func (f *Factory) OpenSource(cfg *Config) (tf.Source, error) {
+func (f *Factory) OpenSource(cfg *config.Config) (tf.Source, error) {
 	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone, Now: f.Now})
 	if err != nil {
 		return nil, fmt.Errorf("open TF database ([tf] database in %s): %w", cfg.Path, err)
@@ -83,7 +87,7 @@ func (f *Factory) OpenSource(cfg *Config) (tf.Source, error) {
 
 // OpenStore opens the mapping store for a sync pass, creating and migrating it as needed. The commands that only
 // read use OpenStoreReadOnly.
-func (f *Factory) OpenStore(ctx context.Context, cfg *Config) (*calsync.Store, error) {
+func (f *Factory) OpenStore(ctx context.Context, cfg *config.Config) (*calsync.Store, error) {
 	st, err := calsync.OpenStore(ctx, cfg.State.Path, f.Now)
 	if err != nil {
 		return nil, storeOpenError(cfg, err)
@@ -92,7 +96,7 @@ func (f *Factory) OpenStore(ctx context.Context, cfg *Config) (*calsync.Store, e
 }
 
 // Settings turns the [sync] section into the engine's settings.
-func Settings(cfg *Config) calsync.Settings {
+func Settings(cfg *config.Config) calsync.Settings {
 	kinds := make([]tf.Kind, 0, len(cfg.Sync.Kinds))
 	for _, k := range cfg.Sync.Kinds {
 		kinds = append(kinds, tf.Kind(k))
@@ -125,7 +129,7 @@ func newRunID() string {
 }
 
 // newCalendar is the backend switch.
-func newCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
+func newCalendar(ctx context.Context, cfg *config.Config) (exchange.Calendar, error) {
 	client, err := httpClientFor(cfg)
 	if err != nil {
 		return nil, err
@@ -136,5 +140,5 @@ func newCalendar(ctx context.Context, cfg *Config) (exchange.Calendar, error) {
 	case "ews":
 		return newEWSCalendar(ctx, cfg, client)
 	}
-	return nil, fmt.Errorf("%w: [exchange] mode %q is not valid: use graph or ews", ErrConfig, cfg.Exchange.Mode)
+	return nil, fmt.Errorf("%w: [exchange] mode %q is not valid: use graph or ews", config.ErrConfig, cfg.Exchange.Mode)
 }

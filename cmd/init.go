@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	"tfsync/tf"
 )
 
@@ -84,99 +84,6 @@ the file named by --tf-database (an existing database is left as it is: the tabl
 	return c
 }
 
-const placeholderGUID = "00000000-0000-0000-0000-000000000000"
-
-var configTemplate = template.Must(template.New("config").Funcs(template.FuncMap{"q": tomlString, "sq": tomlLiteral}).Parse(`# tfsync configuration, written by 'tfsync init'. Check it with 'tfsync test-connection'.
-# Relative paths are resolved against this file's folder. Secrets are env:NAME, file:PATH or a literal value;
-# prefer env: or file:, and keep this file readable only by the account that runs tfsync.
-
-[tf]
-database = {{q .TFDatabase}}        # TF's integration database (SQLite)
-time_zone = "Europe/Stockholm"     # the zone of TF's wall times
-
-[state]
-path = "tfsync-state.db"           # tfsync's mapping store; the run lock is tfsync-state.db.lock
-
-[log]
-# Schedulers throw stdout and stderr away: every log line also goes here, as JSON lines with the pass's run id.
-file = "tfsync.log"                # beside the state store
-max_size = 10                      # megabytes a file may reach before it is rotated (tfsync-<time>.log)
-max_files = 5                      # files kept, the current one included
-
-[exchange]
-mode = {{q .Mode}}                    # graph (Office 365) | ews (on-premises Exchange)
-{{if eq .Mode "graph"}}
-[exchange.graph]
-# From the app registration in Entra ID (App registrations -> your app -> Overview).
-tenant_id = {{q .TenantID}}   # Directory (tenant) ID
-client_id = {{q .ClientID}}   # Application (client) ID
-client_secret = {{q .ClientSecret}}   # the secret's Value (not its Secret ID)
-{{if .SecretExpires}}client_secret_expires = {{.SecretExpires}}   # the secret's Expires date: tfsync warns 30 days ahead
-{{else}}# client_secret_expires = 2028-12-31   # the secret's Expires date: tfsync warns 30 days ahead
-{{end -}}
-# certificate = "file:tfsync-cert.pem"   # instead of client_secret: PEM with certificate and private key
-authority_host = {{q .AuthorityHost}}
-graph_url = {{q .GraphURL}}
-{{else}}
-[exchange.ews]
-url = {{q .EWSURL}}   # must end in .asmx
-username = {{sq .EWSUser}}   # DOMAIN\user or user@domain
-password = {{q .EWSPassword}}
-auth = "ntlm"                      # ntlm | basic
-access = "impersonation"           # impersonation (ApplicationImpersonation role) | delegate (Editor on each calendar)
-{{end}}
-[sync]
-# Inställningar -> Alternativ -> Integration Exchange
-kinds = ["arende", "besiktning", "kontroll", "driftatgard", "rondering"]
-default_length = "60m"             # bookings without an end
-show_as = "busy"                   # free | tentative | busy | oof | workingElsewhere
-reminder_minutes = 15              # -1: no reminder
-hide_headings = false              # true: no field labels in the event text
-include_location = true            # put the address in the event
-technician_note = true             # end each event with a line (Swedish): only moving the time flows back to TF
-# Resources (Inställningar -> Grunddata -> Resurser) are synced only with an e-mail in these domains.
-allowed_domains = [{{range $i, $d := .AllowedDomains}}{{if $i}}, {{end}}{{q $d}}{{end}}]
-past_days = 7
-future_days = 90
-conflict = "tf"                    # both sides moved the time: tf | calendar | newest
-on_calendar_delete = "recreate"    # a technician deleted the event: recreate | detach
-max_delete_percent = 50            # hold back a mailbox's deletes above this share (tfsync sync --force applies them)
-max_delete_floor = 5
-
-# [notify]
-# email_to = ["drift@example.com"]   # a failed pass is mailed here, once per failure
-# smtp = "smtp.example.com:587"
-# from = "tfsync@example.com"
-# username = "tfsync@example.com"
-# password = "env:TFSYNC_SMTP_PASSWORD"
-`))
-
-// tomlLiteral writes a single-quoted TOML string, so a DOMAIN\user name needs no escaping.
-func tomlLiteral(s string) string {
-	if strings.ContainsAny(s, "'\n") {
-		return tomlString(s)
-	}
-	return "'" + s + "'"
-}
-
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case '\n':
-			b.WriteString(`\n`)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
 func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
 	if p := f.printer(); p.JSON() {
 		// The text goes to stderr; stdout gets what was written and what is left to do.
@@ -221,18 +128,22 @@ func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initRe
 		o.AllowedDomains = domains
 	}
 	for _, d := range o.AllowedDomains {
-		if _, why := configDomain(d); why != "" {
+		if _, why := config.NormalizeDomain(d); why != "" {
 			return &usageError{fmt.Sprintf("--allowed-domain %q is not a domain: %s; give a bare domain like example.com", d, why)}
 		}
 	}
 	if o.TenantID == "" {
-		o.TenantID = placeholderGUID
+		o.TenantID = config.PlaceholderGUID
 	}
 	if o.ClientID == "" {
-		o.ClientID = placeholderGUID
+		o.ClientID = config.PlaceholderGUID
 	}
 	var buf bytes.Buffer
-	if err := configTemplate.Execute(&buf, o); err != nil {
+	if err := config.WriteTemplate(&buf, config.InitValues{
+		Mode: o.Mode, TFDatabase: o.TFDatabase, TenantID: o.TenantID, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		SecretExpires: o.SecretExpires, AuthorityHost: o.AuthorityHost, GraphURL: o.GraphURL, EWSURL: o.EWSURL,
+		EWSUser: o.EWSUser, EWSPassword: o.EWSPassword, AllowedDomains: o.AllowedDomains,
+	}); err != nil {
 		return fmt.Errorf("render the configuration: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -271,7 +182,7 @@ func initNextSteps(o *InitOptions) []string {
 		return steps
 	}
 	n := 1
-	if o.TenantID == placeholderGUID || o.ClientID == placeholderGUID {
+	if o.TenantID == config.PlaceholderGUID || o.ClientID == config.PlaceholderGUID {
 		steps = append(steps, fmt.Sprintf("  %d. Replace the placeholder tenant_id and client_id with the ids on the app's Overview page in Entra ID.", n))
 		n++
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"tfsync/cmd/config"
 )
 
 // JSONSchemaVersion is the version of the JSON contract in docs/json.md. It changes only when a key is removed or
@@ -27,7 +29,7 @@ func jsonErrorOf(err error) jsonError {
 	switch {
 	case errors.As(err, &ue):
 		code = "usage"
-	case errors.Is(err, ErrConfig):
+	case errors.Is(err, config.ErrConfig):
 		code = "config"
 	case errors.Is(err, context.Canceled):
 		code = "interrupted"

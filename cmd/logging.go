@@ -13,6 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"gopkg.in/natefinch/lumberjack.v2"
+
+	"tfsync/cmd/config"
 )
 
 func parseLevel(s string) (zerolog.Level, error) {
@@ -77,11 +79,11 @@ func (f *Factory) stderrWriter() io.Writer {
 
 // openLog starts writing the log file once the configuration is known: --log-file wins over [log] file. cfg may
 // be nil when there is none (a command that reads no configuration, or one that could not be read).
-func (f *Factory) openLog(cfg *Config) {
+func (f *Factory) openLog(cfg *config.Config) {
 	if f.logs == nil {
 		return
 	}
-	lc := DefaultConfig().Log
+	lc := config.Default().Log
 	if cfg != nil {
 		lc = cfg.Log
 	}
@@ -170,7 +172,7 @@ func (l *logFile) warn(err error, appending bool) {
 	}
 }
 
-func (l *logFile) open(c LogConfig) {
+func (l *logFile) open(c config.Log) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.settled {

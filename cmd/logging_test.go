@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 )
 
@@ -22,7 +23,7 @@ func (e *crashEnv) schedulerRun(args ...string) (code int, stdout, stderr string
 	e.t.Helper()
 	all := append([]string{"-test.run=^TestCrashHelperProcess$", "-test.count=1", "--"}, args...)
 	cmd := exec.Command(os.Args[0], all...)
-	cmd.Env = append(os.Environ(), crashHelperEnv+"=1", "SSL_CERT_FILE="+e.emu.caFile, ConfigEnv+"="+e.config)
+	cmd.Env = append(os.Environ(), crashHelperEnv+"=1", "SSL_CERT_FILE="+e.emu.caFile, config.PathEnv+"="+e.config)
 	cmd.Dir = e.dir
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &out, &errOut
@@ -205,15 +206,15 @@ func TestLogConfig(t *testing.T) {
 		}
 		return p
 	}
-	cfg, _, err := LoadConfig(write(""))
+	cfg, _, err := config.Load(write(""))
 	if err != nil || cfg.Log.File != "" || cfg.Log.MaxSize != 10 || cfg.Log.MaxFiles != 5 {
 		t.Fatalf("defaults: %+v, %v", cfg.Log, err)
 	}
-	cfg, _, err = LoadConfig(write("[log]\nfile = \"logs/tfsync.log\"\nmax_size = 2\nmax_files = 9\n"))
+	cfg, _, err = config.Load(write("[log]\nfile = \"logs/tfsync.log\"\nmax_size = 2\nmax_files = 9\n"))
 	if err != nil || cfg.Log.File != filepath.Join(dir, "logs", "tfsync.log") || cfg.Log.MaxSize != 2 || cfg.Log.MaxFiles != 9 {
 		t.Fatalf("set: %+v, %v", cfg.Log, err)
 	}
-	_, _, err = LoadConfig(write("[log]\nmax_size = 0\nmax_file = 3\n"))
+	_, _, err = config.Load(write("[log]\nmax_size = 0\nmax_file = 3\n"))
 	for _, want := range []string{"[log] max_size = 0 is out of range", "[log] max_file is not a known key: did you mean max_files?"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
@@ -231,7 +232,7 @@ func TestLogFileThatCannotBeRotatedIsAppendedTo(t *testing.T) {
 		warned = append(warned, fmt.Sprintf("%s %t %v", p, appending, err))
 	}}
 	l.Write([]byte(`{"held":1}` + "\n"))
-	l.open(LogConfig{File: path, MaxSize: 1, MaxFiles: 2})
+	l.open(config.Log{File: path, MaxSize: 1, MaxFiles: 2})
 	big := `{"big":"` + strings.Repeat("x", 1<<20) + `"}` + "\n"
 	l.Write([]byte(big))
 	l.Write([]byte(`{"after":1}` + "\n"))

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	mail "github.com/wneessen/go-mail"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -194,7 +195,7 @@ func (o RunOutcome) FailureKey() string {
 // Notifier mails a failure notice when a pass fails or turns partial, again only when the failure changes or
 // repeat_after has passed, and one "recovered" notice when a pass succeeds after a failure.
 type Notifier struct {
-	cfg      NotifyConfig
+	cfg      config.Notify
 	now      func() time.Time
 	hostname string
 	// rootCAs verifies the mail server's certificate; nil means the system's roots. Tests trust their own CA.
@@ -206,7 +207,7 @@ type Notifier struct {
 
 // NewNotifier builds a notifier for the [notify] section. now is the clock deciding when a notice is repeated;
 // nil means time.Now.
-func NewNotifier(cfg NotifyConfig, now func() time.Time) *Notifier {
+func NewNotifier(cfg config.Notify, now func() time.Time) *Notifier {
 	if now == nil {
 		now = time.Now
 	}
@@ -582,7 +583,7 @@ func notifyAfterRun(ctx context.Context, f *Factory, p *pass, runID string, r *c
 		return
 	}
 	var (
-		cfg *Config
+		cfg *config.Config
 		st  *calsync.Store
 	)
 	if p != nil {
@@ -618,9 +619,9 @@ func notifyAfterRun(ctx context.Context, f *Factory, p *pass, runID string, r *c
 
 // notifySecretValues resolves the configured secrets so the notifier can keep them out of mails. Unresolvable
 // ones are skipped: a secret that cannot be read cannot leak either.
-func notifySecretValues(cfg *Config) []string {
+func notifySecretValues(cfg *config.Config) []string {
 	var out []string
-	for _, s := range []Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
+	for _, s := range []config.Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
 		if !s.IsSet() {
 			continue
 		}

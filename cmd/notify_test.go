@@ -30,6 +30,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 )
@@ -247,7 +248,7 @@ func notifyTestStore(t *testing.T) *calsync.Store {
 
 // notifyTestNotifier mails to two recipients through addr, without TLS, on the clock *now.
 func notifyTestNotifier(addr string, now *time.Time) *Notifier {
-	n := NewNotifier(NotifyConfig{
+	n := NewNotifier(config.Notify{
 		EmailTo:     []string{"drift@example.com", "Driftcentralen <larm@example.com>"},
 		SMTP:        addr,
 		From:        "tfsync@example.com",
@@ -376,7 +377,7 @@ func TestNotifierSequence(t *testing.T) {
 		{
 			name:    "a configuration error is neither failure nor recovery",
 			at:      6*time.Hour + 8*time.Minute,
-			outcome: OutcomeOf("run8", notifyTestConfig, nil, fmt.Errorf("%w: [sync] show_as is not valid", ErrConfig)),
+			outcome: OutcomeOf("run8", notifyTestConfig, nil, fmt.Errorf("%w: [sync] show_as is not valid", config.ErrConfig)),
 		},
 		{
 			name:        "the first good pass sends one recovered notice",
@@ -566,7 +567,7 @@ func TestOutcomeOf(t *testing.T) {
 func TestNotifierTLS(t *testing.T) {
 	serverTLS, pool := notifyTestCert(t)
 	t.Setenv("TFSYNC_TEST_SMTP_PASSWORD", notifyTestPassword)
-	password := Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}
+	password := config.Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}
 
 	for _, tc := range []struct {
 		name     string
@@ -700,9 +701,9 @@ func TestNotifierMailServerDown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := notifyTestStore(t)
 			now := notifyT0
-			cfg := &Config{Path: notifyTestConfig, Notify: NotifyConfig{
+			cfg := &config.Config{Path: notifyTestConfig, Notify: config.Notify{
 				EmailTo: []string{"drift@example.com"}, SMTP: tc.addr(t), From: "tfsync@example.com",
-				Username: "tfsync", Password: Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "auto", RepeatAfter: time.Hour,
+				Username: "tfsync", Password: config.Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "auto", RepeatAfter: time.Hour,
 			}}
 			n := NewNotifier(cfg.Notify, func() time.Time { return now })
 			n.timeout = 300 * time.Millisecond
@@ -745,9 +746,9 @@ func TestNotifierMailServerDown(t *testing.T) {
 
 	t.Run("the pass only logs a warning", func(t *testing.T) {
 		st := notifyTestStore(t)
-		cfg := &Config{Path: notifyTestConfig, Notify: NotifyConfig{
+		cfg := &config.Config{Path: notifyTestConfig, Notify: config.Notify{
 			EmailTo: []string{"drift@example.com"}, SMTP: closed(t), From: "tfsync@example.com",
-			Username: "tfsync", Password: Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "auto", RepeatAfter: time.Hour,
+			Username: "tfsync", Password: config.Secret{Ref: "env:TFSYNC_TEST_SMTP_PASSWORD"}, StartTLS: "auto", RepeatAfter: time.Hour,
 		}}
 		f := &Factory{Now: func() time.Time { return notifyT0 }}
 		ctx, logs := notifyLogCtx()
@@ -768,7 +769,7 @@ func TestFailureMailListsAtMost(t *testing.T) {
 		mailboxes = append(mailboxes, fmt.Sprintf("tech%02d@example.com", i))
 	}
 	o := notifyPartial("run1", mailboxes...)
-	n := NewNotifier(NotifyConfig{}, nil)
+	n := NewNotifier(config.Notify{}, nil)
 	subject, body := n.failureMail(o, notifyT0, time.Time{})
 	if !strings.Contains(subject, "25 mailboxes") {
 		t.Errorf("subject %q", subject)
@@ -785,28 +786,28 @@ func TestFailureMailListsAtMost(t *testing.T) {
 func TestNotifyAfterRunWithoutPass(t *testing.T) {
 	srv := startNotifyServer(t, notifyServerOptions{})
 	dir := t.TempDir()
-	cfg := &Config{
+	cfg := &config.Config{
 		Path:  filepath.Join(dir, "tfsync.toml"),
-		State: StateConfig{Path: filepath.Join(dir, "tfsync-state.db")},
-		Notify: NotifyConfig{EmailTo: []string{"drift@example.com"}, SMTP: srv.Addr, From: "tfsync@example.com",
+		State: config.State{Path: filepath.Join(dir, "tfsync-state.db")},
+		Notify: config.Notify{EmailTo: []string{"drift@example.com"}, SMTP: srv.Addr, From: "tfsync@example.com",
 			StartTLS: "never", RepeatAfter: time.Hour},
 	}
-	f := &Factory{Now: func() time.Time { return notifyT0 }, LoadConfig: func(string) (*Config, []string, error) { return cfg, nil, nil }}
+	f := &Factory{Now: func() time.Time { return notifyT0 }, LoadConfig: func(string) (*config.Config, []string, error) { return cfg, nil, nil }}
 	ctx, logs := notifyLogCtx()
 	for i := range 2 {
 		notifyAfterRun(ctx, f, nil, fmt.Sprintf("run%d", i), nil, &calsync.LockHeldError{PID: 42, Stale: true})
 	}
 	mails := srv.received()
-	if len(mails) != 1 || mails[0].Subject != "tfsync: sync failed (exit 6) on "+NewNotifier(NotifyConfig{}, nil).hostname {
+	if len(mails) != 1 || mails[0].Subject != "tfsync: sync failed (exit 6) on "+NewNotifier(config.Notify{}, nil).hostname {
 		t.Fatalf("%d mails %+v\n%s", len(mails), mails, logs)
 	}
 
-	f.LoadConfig = func(string) (*Config, []string, error) {
+	f.LoadConfig = func(string) (*config.Config, []string, error) {
 		t.Error("the configuration was loaded for a pass that needs no notice")
 		return cfg, nil, nil
 	}
 	notifyAfterRun(ctx, f, nil, "run3", nil, &calsync.LockHeldError{PID: 42})
-	notifyAfterRun(ctx, f, nil, "run4", nil, fmt.Errorf("%w: [sync] show_as is not valid", ErrConfig))
+	notifyAfterRun(ctx, f, nil, "run4", nil, fmt.Errorf("%w: [sync] show_as is not valid", config.ErrConfig))
 	notifyAfterRun(ctx, f, nil, "run5", nil, fmt.Errorf("read bookings: %w", context.Canceled))
 	if n := len(srv.received()); n != 1 {
 		t.Errorf("%d mails, want still 1", n)
@@ -814,7 +815,7 @@ func TestNotifyAfterRunWithoutPass(t *testing.T) {
 }
 
 func TestNotifierWithoutEmailTo(t *testing.T) {
-	n := NewNotifier(NotifyConfig{SMTP: "127.0.0.1:1"}, nil)
+	n := NewNotifier(config.Notify{SMTP: "127.0.0.1:1"}, nil)
 	// A nil store proves it is never touched.
 	if err := n.AfterRun(context.Background(), nil, notifyAuthFailure("run1")); err != nil {
 		t.Fatal(err)

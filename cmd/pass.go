@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -19,7 +20,7 @@ const lockStaleAfter = time.Hour
 
 // pass holds what one sync or dry-run needs, opened in dependency order and closed in reverse.
 type pass struct {
-	cfg    *Config
+	cfg    *config.Config
 	src    tf.Source
 	store  *calsync.Store
 	cal    exchange.Calendar
@@ -93,6 +94,12 @@ func (f *Factory) openPass(ctx context.Context, runID string, o passOptions) (*p
 					held.PID, held.Since.Format(time.RFC3339), err)
 			}
 			return nil, fmt.Errorf("take the run lock: %w", err)
+		}
+		if f.AfterLock != nil {
+			if err := f.AfterLock(ctx); err != nil {
+				p.Close()
+				return nil, err
+			}
 		}
 	}
 	if o.Rebuild {

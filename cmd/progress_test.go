@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -52,7 +53,7 @@ func TestPassOnATerminalShowsReadProgress(t *testing.T) {
 	io.ErrTTY = true
 	f := NewFactory(io)
 	f.Now = func() time.Time { return e.now }
-	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	if code := run(context.Background(), f, []string{"sync", "--config", e.config}); code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}

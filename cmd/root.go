@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 )
 
@@ -55,7 +56,7 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	}
 	code := ExitCode(err)
 	helpOnly := err == nil && (ran == nil || ran == root || ran.Name() == "help")
-	if !helpOnly && (f.Output == "json" || (err != nil && jsonRequested(args))) {
+	if !helpOnly && (f.printer().JSON() || (err != nil && jsonRequested(args))) {
 		// Scripts get one JSON object on every exit code (docs/json.md), errors included.
 		name := "tfsync"
 		if ran != nil && ran != root {
@@ -99,7 +100,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("config") {
-				if env := os.Getenv(ConfigEnv); env != "" {
+				if env := os.Getenv(config.PathEnv); env != "" {
 					f.ConfigPath = env
 				}
 			}
@@ -143,10 +144,6 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 	typeArgErrors(root)
 	return root
 }
-
-// ConfigEnv names the configuration file when --config is not given, so a scheduled task or service can say where
-// the file is without depending on its working directory.
-const ConfigEnv = "TFSYNC_CONFIG"
 
 // flagUsageError makes a flag cobra cannot parse a usage error (exit 2).
 func flagUsageError(_ *cobra.Command, err error) error { return &usageError{err.Error()} }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 )
 
@@ -32,7 +33,7 @@ type roundTrip struct {
 	event     exchange.Event // as the server last returned it; ID empty until created
 }
 
-func runRoundTrip(ctx context.Context, f *Factory, cfg *Config, cal exchange.Calendar, mailbox string, list *checkList) {
+func runRoundTrip(ctx context.Context, f *Factory, cfg *config.Config, cal exchange.Calendar, mailbox string, list *checkList) {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	rt := &roundTrip{cal: cal, mailbox: mailbox, zone: cfg.TF.TimeZone, now: f.Now, list: list,

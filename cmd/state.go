@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
@@ -21,7 +21,7 @@ import (
 // OpenStoreReadOnly opens the state store for the commands that only read it (status, list-resources, dry-run,
 // test-connection): it never creates, migrates or switches the file, so running one of them as another account
 // leaves nothing the scheduled account cannot write. No store yet is calsync.ErrStoreMissing.
-func (f *Factory) OpenStoreReadOnly(ctx context.Context, cfg *Config) (*calsync.Store, error) {
+func (f *Factory) OpenStoreReadOnly(ctx context.Context, cfg *config.Config) (*calsync.Store, error) {
 	st, err := calsync.OpenStoreReadOnly(ctx, cfg.State.Path, f.Now)
 	if err != nil {
 		return nil, storeOpenError(cfg, err)
@@ -30,33 +30,21 @@ func (f *Factory) OpenStoreReadOnly(ctx context.Context, cfg *Config) (*calsync.
 }
 
 // storeOpenError adds the setting to fix; a store path that names TF's database is a configuration error.
-func storeOpenError(cfg *Config, err error) error {
+func storeOpenError(cfg *config.Config, err error) error {
 	var he *calsync.StoreHoldsTFError
 	if errors.As(err, &he) {
 		return fmt.Errorf("%w: [state] path in %s names %s, which holds TF's tables (%s): it is a TF database, not "+
 			"tfsync's state store ([tf] database names %s). tfsync neither opens it as its store nor moves it aside: "+
 			"set [state] path to a file of its own, e.g. tfsync-state.db beside the config",
-			ErrConfig, cfg.Path, he.Path, strings.Join(he.Tables, ", "), cfg.TF.Database)
+			config.ErrConfig, cfg.Path, he.Path, strings.Join(he.Tables, ", "), cfg.TF.Database)
 	}
 	return fmt.Errorf("open state store ([state] path in %s): %w", cfg.Path, err)
 }
 
 // CheckStoreWritable checks, before a pass takes the run lock or touches a calendar, that this account may write
 // the state store, its folder and the files beside it. Tests running as root replace StoreWriteProbe.
-func (f *Factory) CheckStoreWritable(cfg *Config) error {
+func (f *Factory) CheckStoreWritable(cfg *config.Config) error {
 	return calsync.CheckStoreWritable(cfg.State.Path, f.StoreWriteProbe)
-}
-
-// sameFile reports whether a and b name the same file: the same clean path (ignoring case on Windows), or, when
-// both exist, the same file under two names (a link, a different spelling).
-func sameFile(a, b string) bool {
-	ca, cb := filepath.Clean(a), filepath.Clean(b)
-	if ca == cb || (runtime.GOOS == "windows" && strings.EqualFold(ca, cb)) {
-		return true
-	}
-	fa, err1 := os.Stat(a)
-	fb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
 // storeClaimer is TF's side of the claim (tf.SQLite).
@@ -66,7 +54,7 @@ type storeClaimer interface {
 }
 
 // thisStore describes the state store this configuration uses, on this machine.
-func thisStore(cfg *Config) tf.StoreClaim {
+func thisStore(cfg *config.Config) tf.StoreClaim {
 	host, _ := os.Hostname()
 	p, err := filepath.Abs(cfg.State.Path)
 	if err != nil {
@@ -88,7 +76,7 @@ func (f *Factory) claimStore(ctx context.Context, p *pass, runID string, takeOve
 	c.LastRunAt, c.RunID, c.InstallationID = f.Now(), runID, p.engine.Settings.InstallationID
 	prev, had, err := cl.ClaimStore(ctx, c, takeOver)
 	if errors.Is(err, tf.ErrOtherStore) {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+		return fmt.Errorf("%w: %w", config.ErrConfig, err)
 	}
 	if err != nil {
 		return err
@@ -103,7 +91,7 @@ func (f *Factory) claimStore(ctx context.Context, p *pass, runID string, takeOve
 
 // otherStoreNotice says, for the read-only commands, when another state store serves the TF database: a sync
 // from this configuration would be refused. "" when not, or when it cannot be told.
-func otherStoreNotice(ctx context.Context, cfg *Config, src tf.Source) string {
+func otherStoreNotice(ctx context.Context, cfg *config.Config, src tf.Source) string {
 	if _, err := storeClaimStatus(ctx, cfg, src); errors.Is(err, tf.ErrOtherStore) {
 		return err.Error()
 	}
@@ -112,7 +100,7 @@ func otherStoreNotice(ctx context.Context, cfg *Config, src tf.Source) string {
 
 // storeClaimStatus reads which state store serves the TF database, without writing: a line for test-connection,
 // or an *tf.OtherStoreError when another store does. ok is "" when the TF source keeps no claim.
-func storeClaimStatus(ctx context.Context, cfg *Config, src tf.Source) (ok string, err error) {
+func storeClaimStatus(ctx context.Context, cfg *config.Config, src tf.Source) (ok string, err error) {
 	cl, isClaimer := src.(storeClaimer)
 	if !isClaimer {
 		return "", nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 )
@@ -19,17 +20,17 @@ import (
 // demoMailboxes are the demo data's mailboxes that sync (enabled, with an allowed address).
 var demoMailboxes = []string{"anna.lindqvist@example.com", "johan.berg@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com"}
 
-// runAs runs tfsync with args against config, with the factory adjusted by adjust (nil: as run does).
-func (e *env) runAs(config string, adjust func(*Factory), args ...string) (int, string, string) {
+// runAs runs tfsync with args against cfgPath, with the factory adjusted by adjust (nil: as run does).
+func (e *env) runAs(cfgPath string, adjust func(*Factory), args ...string) (int, string, string) {
 	e.t.Helper()
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
 	f.Now = func() time.Time { return e.now }
-	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	if adjust != nil {
 		adjust(f)
 	}
-	code := run(context.Background(), f, append(args, "--config", config))
+	code := run(context.Background(), f, append(args, "--config", cfgPath))
 	return code, out.String(), errOut.String()
 }
 

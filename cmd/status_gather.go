@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
@@ -126,7 +127,7 @@ type statusInput struct {
 
 // gatherStatus reads what status shows: the run history, the mailboxes' states, the links and the problems from
 // the store, the run lock, and the resource names from TF. What cannot be read besides the store is a warning.
-func gatherStatus(ctx context.Context, f *Factory, cfg *Config, st *calsync.Store, opts *StatusOptions) (statusInput, error) {
+func gatherStatus(ctx context.Context, f *Factory, cfg *config.Config, st *calsync.Store, opts *StatusOptions) (statusInput, error) {
 	now := f.Now()
 	in := statusInput{now: now, zone: cfg.TF.TimeZone, zoneName: cfg.TF.ZoneName, maxAge: opts.MaxAge, show: opts.Runs}
 	var err error

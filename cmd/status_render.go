@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 )
 
@@ -158,7 +159,7 @@ func statusOneLine(s string, n int) string {
 }
 
 // printStatusWithoutStore answers status before any pass has created the state store, which status never does.
-func printStatusWithoutStore(f *Factory, cfg *Config) error {
+func printStatusWithoutStore(f *Factory, cfg *config.Config) error {
 	p := f.printer()
 	if p.JSON() {
 		return p.Result(struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -169,7 +170,7 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 // checkWriteAccess adds the checks that this account may write what a pass writes: TF's database (a rolled-back
 // write), the state store and its folder, and that no other state store serves this TF database. The store is
 // opened read-only and never created here.
-func (f *Factory) checkWriteAccess(ctx context.Context, cfg *Config, src tf.Source, list *checkList) {
+func (f *Factory) checkWriteAccess(ctx context.Context, cfg *config.Config, src tf.Source, list *checkList) {
 	account := calsync.CurrentAccount()
 	if w, ok := src.(interface{ CheckWritable(context.Context) error }); ok {
 		list.add("TF write access", w.CheckWritable(ctx), fmt.Sprintf("%s may write %s (checked with a write that was rolled back)", account, cfg.TF.Database))
@@ -187,13 +188,13 @@ func (f *Factory) checkWriteAccess(ctx context.Context, cfg *Config, src tf.Sour
 		fmt.Sprintf("%s may write the folder %s and the store's files in it", account, filepath.Dir(cfg.State.Path)))
 	if msg, err := storeClaimStatus(ctx, cfg, src); msg != "" || err != nil {
 		if errors.Is(err, tf.ErrOtherStore) {
-			err = fmt.Errorf("%w: %w", ErrConfig, err)
+			err = fmt.Errorf("%w: %w", config.ErrConfig, err)
 		}
 		list.add("state store claim", err, msg)
 	}
 }
 
-func credentialsOK(cfg *Config) string {
+func credentialsOK(cfg *config.Config) string {
 	if cfg.Exchange.Mode == "ews" {
 		return "the service account " + cfg.Exchange.EWS.Username + " signs in"
 	}
@@ -206,7 +207,7 @@ func connErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrConfig) || ExitCode(err) == ExitAuth {
+	if errors.Is(err, config.ErrConfig) || ExitCode(err) == ExitAuth {
 		return err
 	}
 	for _, s := range []error{exchange.ErrAccessDenied, exchange.ErrMailboxNotFound, exchange.ErrUnavailable, exchange.ErrThrottled, exchange.ErrBadResponse} {
@@ -218,9 +219,9 @@ func connErr(err error) error {
 }
 
 // checkSecrets resolves every configured secret, so a missing environment variable is reported by name here.
-func checkSecrets(cfg *Config) error {
+func checkSecrets(cfg *config.Config) error {
 	var errs []error
-	for _, s := range []Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
+	for _, s := range []config.Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
 		if !s.IsSet() {
 			continue
 		}
@@ -229,7 +230,7 @@ func checkSecrets(cfg *Config) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+		return fmt.Errorf("%w: %w", config.ErrConfig, errors.Join(errs...))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -96,7 +97,7 @@ func TestUninstall(t *testing.T) {
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
 	f.Now = func() time.Time { return e.now }
-	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	code := run(ctx, f, []string{"uninstall", "--yes", "--config", e.config})
 	e.em.SetFault(nil)
 	left := ours()
@@ -113,7 +114,7 @@ func TestUninstall(t *testing.T) {
 	io.InTTY, io.In = true, strings.NewReader("yes\ny\n")
 	f = NewFactory(io)
 	f.Now = func() time.Time { return e.now }
-	f.NewCalendar = func(context.Context, *Config) (exchange.Calendar, error) { return e.em, nil }
+	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	if code := run(context.Background(), f, []string{"uninstall", "--config", e.config}); code != ExitOK {
 		t.Fatalf("resumed uninstall: exit %d\n%s%s", code, out, errOut)
 	}

@@ -11,7 +11,8 @@ import (
 // Apply carries out a plan. The store is updated as soon as each group of changes is confirmed, so a crash at
 // any point leaves a state from which the next pass converges: creates are journalled with their idempotency key
 // before they are sent, and a mailbox's change cursor is saved only after every change it reported was acted on.
-// The phases run in this order for that reason.
+// The phases run in this order for that reason; docs/architecture.md walks through what a crash after each one
+// leaves behind.
 func (e *Engine) Apply(ctx context.Context, in *PlanInput, plan *Plan) *Report {
 	ap := newApplier(ctx, e, in, plan)
 	ap.moveTimesToTF()   // 1. a restore of an event's other fields waits for its time to reach TF

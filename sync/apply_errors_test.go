@@ -19,7 +19,7 @@ func TestApplyWithUnreadableJournalSendsNoCreate(t *testing.T) {
 	const mb = "anna.lindqvist@example.com"
 	fx.exec(`INSERT INTO bookings (id, kind, resource_id, title, start, status, version, updated_at) VALUES ('ARE-9', 'arende', 'RES-101', 'Ny', '2026-03-25T10:00:00', 'planned', 2, '2026-03-20T09:00:00')`)
 	if err := fx.store.Update(ctx, func(tx *StoreTx) error {
-		return tx.PutPending(Pending{BookingID: "ARE-9", Mailbox: mb, TransactionID: "txn-lost", CreatedAt: fx.now})
+		return tx.PutPending(Pending{BookingID: "ARE-9", Mailbox: mb, TransactionID: "txn-lost", CreatedAt: fx.clock.Now()})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestApplyWithUnreadableJournalSendsNoCreate(t *testing.T) {
 		t.Fatalf("create of ARE-9 reported %d times, want once", failed)
 	}
 
-	if _, err := fx.store.db.Exec(`UPDATE pending SET created_at = ?`, fx.now.Format("2006-01-02T15:04:05Z07:00")); err != nil {
+	if _, err := fx.store.db.Exec(`UPDATE pending SET created_at = ?`, fx.clock.Now().Format("2006-01-02T15:04:05Z07:00")); err != nil {
 		t.Fatal(err)
 	}
 	fx.em.ResetRequests()

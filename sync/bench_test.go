@@ -50,6 +50,7 @@ import (
 	"tfsync/cmd"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 	"tfsync/exchange/ews"
 	"tfsync/exchange/graph"
 	calsync "tfsync/sync"
@@ -60,11 +61,6 @@ const (
 	// benchEmulatorEnv, set to a mailbox count, turns the test binary into the benchmark's emulator process.
 	benchEmulatorEnv = "TFSYNC_BENCH_EMULATOR"
 
-	benchTenant      = "8a5c2e11-3f0b-4d7e-9a61-2b4c6d8e0f13"
-	benchClient      = "0f1e2d3c-4b5a-6978-8a9b-c0d1e2f3a4b5"
-	benchSecret      = "Qx8Q~bench.secret-VALUE_0123456789abcdef"
-	benchEWSUser     = `EXAMPLE\svc-tf`
-	benchEWSPass     = "Bench-Horse-1"
 	benchPerResource = 20 // bookings per resource
 	benchChangePc    = 1  // percent of bookings edited in TF, and again moved in calendars, before a change pass
 )
@@ -353,15 +349,15 @@ func (w *benchWorld) pass(b *testing.B) *calsync.Report {
 func (w *benchWorld) calendar(hc *http.Client) (exchange.Calendar, error) {
 	switch w.run.backend {
 	case "graph":
-		o := graph.Options{TenantID: benchTenant, ClientID: benchClient, ClientSecret: benchSecret,
+		o := graph.Options{TenantID: emutest.TenantID, ClientID: emutest.ClientID, ClientSecret: emutest.Secret,
 			AuthorityHost: w.emu.url, GraphURL: w.emu.url, HTTPClient: hc, Zone: benchZone, MaxConcurrency: 16}
 		if w.run.mode == "naive" {
 			o.MaxBatch = 1
 		}
 		return graph.New(o)
 	case "ews":
-		return ews.New(ews.Options{URL: w.emu.url + "/EWS/Exchange.asmx", Username: benchEWSUser,
-			Password: benchEWSPass, HTTPClient: hc, Zone: benchZone, MaxConcurrency: 8})
+		return ews.New(ews.Options{URL: w.emu.url + "/EWS/Exchange.asmx", Username: emutest.ServiceUser,
+			Password: emutest.ServicePassword, HTTPClient: hc, Zone: benchZone, MaxConcurrency: 8})
 	}
 	return nil, fmt.Errorf("unknown backend %q", w.run.backend)
 }
@@ -747,8 +743,12 @@ func serveBenchEmulator(count string) int {
 		return 2
 	}
 	em := emulator.New(emulator.Options{})
-	em.AddApp(emulator.App{TenantID: benchTenant, ClientID: benchClient, SecretValue: benchSecret, Consented: true})
-	em.AddEWSAccount(emulator.EWSAccount{Username: benchEWSUser, Password: benchEWSPass, Impersonation: true})
+	// The rig's standard app and service account; the emulator itself is set up here, in a process of its own
+	// without a *testing.T, so that its CPU time is measured apart from the pass's.
+	em.AddApp(emulator.App{TenantID: emutest.TenantID, ClientID: emutest.ClientID, SecretValue: emutest.Secret,
+		SecretID: emutest.SecretID, Consented: true})
+	em.AddEWSAccount(emulator.EWSAccount{Username: emutest.ServiceUser, Password: emutest.ServicePassword,
+		Impersonation: true})
 	for r := 0; r < n; r++ {
 		em.AddMailbox(benchMailbox(r), emulator.MailboxOptions{})
 	}

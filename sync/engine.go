@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	gosync "sync"
 	"time"
 
 	"tfsync/exchange"
 	"tfsync/tf"
 )
 
-// Engine runs one reconciliation pass: observe TF, the store and the calendars; plan; apply.
+// Engine runs one reconciliation pass: observe TF, the store and the calendars; plan; apply. docs/architecture.md
+// describes the three steps and what each file of this package holds.
 type Engine struct {
 	Source   tf.Source
 	Calendar exchange.Calendar
@@ -155,6 +157,27 @@ func (r *Report) summarise(in *PlanInput) {
 	}
 	r.Skipped = skippedOnPurpose(r.Skipped, in)
 	sort.Slice(r.Mailboxes, func(i, j int) bool { return r.Mailboxes[i].Mailbox < r.Mailboxes[j].Mailbox })
+}
+
+// eachMailbox calls do for 0..n-1, at most Concurrency (default 8) at a time, and returns when all have returned.
+// The backend bounds its own connections; this bounds the look-ups the engine starts per mailbox.
+func (e *Engine) eachMailbox(n int, do func(i int)) {
+	limit := e.Concurrency
+	if limit <= 0 {
+		limit = 8
+	}
+	sem := make(chan struct{}, limit)
+	var wg gosync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			do(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // DryRun observes and plans, and applies nothing.

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
@@ -46,11 +47,7 @@ func (e *Engine) settleDeferred(in *PlanInput, d *Deferred) {
 	for _, rb := range in.Bookings.Bad {
 		bad[rb.BookingID] = rb.Error()
 	}
-	ids := make([]string, 0, len(bad))
-	for id := range bad {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(bad))
 	for _, id := range ids {
 		l, ok := in.Links[id]
 		if !ok || l.Detached {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	gosync "sync"
 
 	"github.com/rs/zerolog"
 
@@ -182,29 +181,18 @@ func (e *Engine) sortEntering(names []string, obs []*Observation, enter map[stri
 // findEntering looks up the earlier events of the entering bookings of the mailboxes at lookups, several mailboxes
 // at a time; a failed lookup fails its mailbox's observation.
 func (e *Engine) findEntering(ctx context.Context, obs []*Observation, names []string, lookups []int, enter map[string][]string) {
-	limit := e.Concurrency
-	if limit <= 0 {
-		limit = 8
-	}
-	sem := make(chan struct{}, limit)
-	var wg gosync.WaitGroup
-	for _, i := range lookups {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(o *Observation, mb string, ids []string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			for _, id := range ids {
-				found, err := e.Calendar.FindByBooking(ctx, mb, id)
-				if err != nil {
-					o.Err = fmt.Errorf("look for earlier events of booking %s, which enters this calendar: %w", id, err)
-					return
-				}
-				for _, ev := range found {
-					o.Events[ev.ID] = ev
-				}
+	e.eachMailbox(len(lookups), func(j int) {
+		i := lookups[j]
+		o, mb := obs[i], names[i]
+		for _, id := range enter[mb] {
+			found, err := e.Calendar.FindByBooking(ctx, mb, id)
+			if err != nil {
+				o.Err = fmt.Errorf("look for earlier events of booking %s, which enters this calendar: %w", id, err)
+				return
 			}
-		}(obs[i], names[i], enter[names[i]])
-	}
-	wg.Wait()
+			for _, ev := range found {
+				o.Events[ev.ID] = ev
+			}
+		}
+	})
 }

@@ -12,14 +12,16 @@ import (
 
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
-	"tfsync/testdata/demo"
+	"tfsync/exchange/emulator/emutest"
+	"tfsync/exchange/exchangetest"
 	"tfsync/tf"
+	"tfsync/tf/demo"
 )
 
 // fixture is a TF database, a store and an emulator, wired into an engine, with a clock tests move.
 type fixture struct {
 	t     *testing.T
-	now   time.Time
+	clock *exchangetest.Clock // the emulator's, TF's, the store's and the engine's
 	tfDB  string
 	db    *sql.DB
 	src   *tf.SQLite
@@ -33,7 +35,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	fx := &fixture{t: t, now: time.Date(2026, 3, 20, 10, 0, 0, 0, stockholm), tfDB: filepath.Join(dir, "tf.db")}
+	emu := emutest.New(t, emutest.Options{Start: time.Date(2026, 3, 20, 10, 0, 0, 0, stockholm), Mailboxes: []string{}})
+	fx := &fixture{t: t, clock: emu.Clock, em: emu.Emulator, tfDB: filepath.Join(dir, "tf.db")}
 	if err := tf.CreateSchema(ctx, fx.tfDB); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	fx.db = db
-	clock := func() time.Time { return fx.now }
+	clock := fx.clock.Now
 	fx.src, err = tf.OpenSQLite(fx.tfDB, tf.SQLiteOptions{Zone: stockholm, Now: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +57,6 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fx.store.Close() })
-	fx.em = emulator.New(emulator.Options{Now: clock})
 	fx.eng = &Engine{Source: fx.src, Calendar: fx.em, Store: fx.store, Settings: testSettings(), Now: clock, RunID: "test",
 		NewTransactionID: func() string { fx.txn++; return fmt.Sprintf("txn-%d", fx.txn) }}
 	return fx
@@ -69,7 +71,7 @@ func (fx *fixture) exec(q string, args ...any) {
 
 func (fx *fixture) seedDemo() {
 	fx.t.Helper()
-	if err := demo.Seed(context.Background(), fx.db, fx.now, stockholm); err != nil {
+	if err := demo.Seed(context.Background(), fx.db, fx.clock.Now(), stockholm); err != nil {
 		fx.t.Fatal(err)
 	}
 	for _, mb := range []string{"anna.lindqvist@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com", "johan.berg@example.com", "karin.ek@example.com", "leif@svenssonstak.example.org"} {
@@ -145,7 +147,7 @@ func TestEngineDemoStory(t *testing.T) {
 	if err := fx.em.MoveEvent(demo.MovedBy, ev.ID, newStart, newStart.Add(ev.End.Sub(ev.Start))); err != nil {
 		t.Fatal(err)
 	}
-	fx.now = fx.now.Add(5 * time.Minute)
+	fx.clock.Advance(5 * time.Minute)
 	r3 := fx.sync()
 	if c := counts(r3); c["move-tf"] != 1 || len(c) != 1 {
 		t.Fatalf("move pass: %v", c)

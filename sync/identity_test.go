@@ -21,15 +21,15 @@ import (
 
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 	"tfsync/exchange/ews"
+	"tfsync/exchange/exchangetest"
 	"tfsync/exchange/graph"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
 
 const (
-	idEWSUser = `EXAMPLE\svc-tfsync`
-	idEWSPass = "Identity-Horse-7"
 	// idNet is a second organisation's domain: cecilia's mailbox, for allowed_domains going out and back.
 	idCecilia = "cecilia@example.net"
 )
@@ -39,27 +39,15 @@ var idMailboxes = []string{"anna@example.com", "bo@example.com", idCecilia}
 // idWorld is the emulator the installations share: the same mailboxes, over Graph and EWS.
 type idWorld struct {
 	t     *testing.T
-	clock *relClock
+	emu   *emutest.Rig
+	clock *exchangetest.Clock
 	em    *emulator.Emulator
-	srv   *emulator.Server
 }
 
 func newIDWorld(t *testing.T) *idWorld {
 	t.Helper()
-	w := &idWorld{t: t, clock: &relClock{t: relNow}}
-	w.em = emulator.New(emulator.Options{Now: w.clock.Now})
-	w.em.AddApp(emulator.App{TenantID: relTenant, ClientID: relClient, SecretValue: relSecret, SecretID: relSecretID,
-		Consented: true})
-	w.em.AddEWSAccount(emulator.EWSAccount{Username: idEWSUser, Password: idEWSPass, Impersonation: true})
-	for _, mb := range idMailboxes {
-		w.em.AddMailbox(mb, emulator.MailboxOptions{})
-	}
-	var err error
-	if w.srv, err = emulator.Serve(w.em, "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.srv.Close() })
-	return w
+	emu := emutest.Start(t, emutest.Options{Start: relNow, Mailboxes: idMailboxes, EWS: true, Impersonation: true})
+	return &idWorld{t: t, emu: emu, clock: emu.Clock, em: emu.Emulator}
 }
 
 // idInstall is one installation: its own TF database and state store, on the world's mailboxes.
@@ -131,19 +119,12 @@ func (in *idInstall) exec(q string, args ...any) {
 }
 
 func (in *idInstall) calendar() exchange.Calendar {
-	hc := in.w.srv.Client()
 	switch in.backend {
 	case "graph":
-		c, err := graph.New(graph.Options{TenantID: relTenant, ClientID: relClient, ClientSecret: relSecret,
-			AuthorityHost: in.w.srv.URL, GraphURL: in.w.srv.URL, HTTPClient: hc, Zone: relZone,
-			Now: in.w.clock.Now, PageSize: 5})
-		if err != nil {
-			in.t.Fatal(err)
-		}
-		return c
+		return in.w.emu.Graph(in.t, func(o *graph.Options) { o.Zone, o.Now, o.PageSize = relZone, in.w.clock.Now, 5 })
 	case "ews":
-		c, err := ews.New(ews.Options{URL: in.w.srv.URL + "/EWS/Exchange.asmx", Username: idEWSUser,
-			Password: idEWSPass, HTTPClient: hc, Zone: relZone})
+		c, err := ews.New(ews.Options{URL: in.w.emu.EWSURL(), Username: emutest.ServiceUser,
+			Password: emutest.ServicePassword, HTTPClient: in.w.emu.HTTPClient(), Zone: relZone})
 		if err != nil {
 			in.t.Fatal(err)
 		}

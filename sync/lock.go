@@ -100,9 +100,12 @@ func AcquireRunLock(storePath string, now time.Time, staleAfter time.Duration) (
 		return nil, runLockHeld(path, now, staleAfter)
 	}
 	l := &RunLock{path: path, fl: fl}
+	// The host name only helps an admin find the holder; without it the record still has the pid and the time.
 	host, _ := os.Hostname()
 	if err := writeRunLockInfo(path, runLockInfo{PID: os.Getpid(), StartedAt: now.UTC(), Host: host}); err != nil {
-		l.Release()
+		// The write failure is what the admin must fix; should the release fail too, the lock goes with this
+		// process, which is about to end the pass.
+		_ = l.Release()
 		return nil, fmt.Errorf("write run lock %s: %w", path, err)
 	}
 	return l, nil
@@ -146,9 +149,9 @@ func initRunLockFile(path string) {
 	if err != nil {
 		return
 	}
-	defer f.Close()
+	defer f.Close() // see above: a failure here changes nothing TryLock will not report
 	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
-		_, _ = f.WriteAt([]byte{'\n'}, 0)
+		_, _ = f.WriteAt([]byte{'\n'}, 0) // see above: racing writers write the same byte, and TryLock reports the rest
 	}
 }
 
@@ -165,12 +168,13 @@ func writeRunLockInfo(path string, info runLockInfo) error {
 	}
 	// Shorten first, so a reader sees either nothing usable or the whole new record, never the old holder's
 	// record (which could look stale).
+	// On a failed write the write's error is the one to report; the handle is closed all the same.
 	if err := f.Truncate(runLockInfoOffset); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	if _, err := f.WriteAt(append(data, '\n'), runLockInfoOffset); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()
@@ -182,7 +186,7 @@ func readRunLockInfo(path string) (runLockInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	defer f.Close()
+	defer f.Close() // read-only: nothing to lose if closing fails
 	data, err := io.ReadAll(io.NewSectionReader(f, runLockInfoOffset, 4096))
 	if err != nil {
 		return info, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	gosync "sync"
 
 	"github.com/rs/zerolog"
 
@@ -69,7 +68,7 @@ type observer struct {
 	pending  []Pending
 	cursors  map[string]Cursor
 	deferred *Deferred
-	copies   map[string]bool
+	copies   map[mailboxEvent]bool
 
 	linkedByMailbox  map[string]map[string]string // mailbox -> event id -> booking id
 	pendingByMailbox map[string][]Pending
@@ -197,23 +196,10 @@ func (ob *observer) readBookings(ctx context.Context) (tf.BookingSet, error) {
 func (ob *observer) completeReads(ctx context.Context, results []exchange.ReadResult) []*Observation {
 	e := ob.e
 	obs := make([]*Observation, len(results))
-	limit := e.Concurrency
-	if limit <= 0 {
-		limit = 8
-	}
-	sem := make(chan struct{}, limit)
-	var wg gosync.WaitGroup
-	for i, res := range results {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int, res exchange.ReadResult) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			mb := ob.names[i]
-			obs[i] = e.observe(ctx, res, ob.linkedByMailbox[mb], ob.pendingByMailbox[mb], ob.deferred.OwnWrites[mb])
-		}(i, res)
-	}
-	wg.Wait()
+	e.eachMailbox(len(results), func(i int) {
+		mb := ob.names[i]
+		obs[i] = e.observe(ctx, results[i], ob.linkedByMailbox[mb], ob.pendingByMailbox[mb], ob.deferred.OwnWrites[mb])
+	})
 	return obs
 }
 

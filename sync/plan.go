@@ -2,7 +2,8 @@ package sync
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ type PlanInput struct {
 
 	extra *passExtra // the engine's own, from observing to applying; the planner never reads it
 	// Copies are the technicians' copies already reported (copyKey): never planned on again.
-	Copies map[string]bool
+	Copies map[mailboxEvent]bool
 }
 
 // Plan is the outcome of planning: what sync applies and dry-run prints.
@@ -300,11 +301,7 @@ func (p *planner) deleteLinked(l Link, why string) {
 // (keep is the one kept), or a leftover in another mailbox.
 func (p *planner) deleteOrphans(id, keepMailbox string, l Link, hasL bool, why string) {
 	byMailbox := p.observed[id]
-	mbs := make([]string, 0, len(byMailbox))
-	for mb := range byMailbox {
-		mbs = append(mbs, mb)
-	}
-	sort.Strings(mbs)
+	mbs := slices.Sorted(maps.Keys(byMailbox))
 	for _, mb := range mbs {
 		for _, ev := range byMailbox[mb] {
 			if hasL && l.Mailbox == mb && l.EventID == ev.ID {
@@ -467,23 +464,8 @@ func (p *planner) guardDeletes() {
 			held[mb] = true
 		}
 	}
-	if len(held) == 0 {
-		return
-	}
-	heldBooking := map[string]bool{}
-	for i := range p.plan.Actions {
-		a := &p.plan.Actions[i]
-		if a.Kind == ActDelete && held[a.Mailbox] {
-			a.Held = true
-			p.plan.Held[a.Mailbox]++
-			heldBooking[a.BookingID] = true
-		}
-	}
-	for i := range p.plan.Actions {
-		a := &p.plan.Actions[i]
-		if a.After == ActDelete && heldBooking[a.BookingID] {
-			a.Held = true
-		}
+	if len(held) > 0 {
+		p.holdDeletes(func(mb string) bool { return held[mb] })
 	}
 }
 
@@ -536,22 +518,14 @@ func (p *planner) index() {
 // collectObserved gathers, by booking and mailbox, the events of every mailbox read that the planner may act on.
 func (p *planner) collectObserved() {
 	in := p.in
-	mailboxes := make([]string, 0, len(in.Observations))
-	for mb := range in.Observations {
-		mailboxes = append(mailboxes, mb)
-	}
-	sort.Strings(mailboxes)
+	mailboxes := slices.Sorted(maps.Keys(in.Observations))
 	for _, mb := range mailboxes {
 		o := in.Observations[mb]
 		if o.Err != nil {
 			p.plan.Skipped = append(p.plan.Skipped, Skip{Mailbox: mb, Reason: "calendar not read, nothing changed there this pass: " + o.Err.Error()})
 			continue
 		}
-		ids := make([]string, 0, len(o.Events))
-		for id := range o.Events {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
+		ids := slices.Sorted(maps.Keys(o.Events))
 		for _, id := range ids {
 			ev := o.Events[id]
 			if ev.BookingID == "" || !p.admit(mb, ev) {
@@ -579,10 +553,6 @@ func (p *planner) bookingIDs() []string {
 	for id := range p.observed {
 		ids[id] = true
 	}
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
-		sorted = append(sorted, id)
-	}
-	sort.Strings(sorted)
+	sorted := slices.Sorted(maps.Keys(ids))
 	return sorted
 }

@@ -151,7 +151,7 @@ func (p *planner) guardPass() {
 			"while the state store links %d events: every delete is held. If [tf] database points at the wrong file, or a restore left "+
 			"TF empty, correct that first; only if TF really holds no bookings, apply the deletes with "+
 			"`tfsync sync --force`", db, bookings, len(p.in.Resources), linked)
-		p.holdDeletes()
+		p.holdDeletes(nil)
 		return
 	}
 	deletes := 0
@@ -161,16 +161,17 @@ func (p *planner) guardPass() {
 		}
 	}
 	if deletes > p.s.MaxDeleteFloor && deletes*100 > p.s.MaxDeletePercent*linked {
-		p.holdDeletes()
+		p.holdDeletes(nil)
 	}
 }
 
-// holdDeletes holds every delete of the plan, and every create that waits for one.
-func (p *planner) holdDeletes() {
+// holdDeletes holds the deletes in the mailboxes hold accepts (every mailbox when hold is nil), and every create
+// that waits for one of them.
+func (p *planner) holdDeletes(hold func(mailbox string) bool) {
 	heldBooking := map[string]bool{}
 	for i := range p.plan.Actions {
 		a := &p.plan.Actions[i]
-		if a.Kind != ActDelete {
+		if a.Kind != ActDelete || (hold != nil && !hold(a.Mailbox)) {
 			continue
 		}
 		if !a.Held {

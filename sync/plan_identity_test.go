@@ -148,7 +148,7 @@ func TestPlanIdentity(t *testing.T) {
 				c := bes
 				c.Status = tf.StatusCancelled
 				s.tf(c, other).link(link1).link(otherLink).seen(anna, movedCopy)
-				s.in.Copies = map[string]bool{copyKey(anna, "ev2"): true}
+				s.in.Copies = map[mailboxEvent]bool{copyKey(anna, "ev2"): true}
 			},
 			want: []string{"delete BES-1 anna@example.com"},
 			check: func(t *testing.T, p *Plan) {

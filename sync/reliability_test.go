@@ -28,17 +28,11 @@ import (
 
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
+	"tfsync/exchange/exchangetest"
 	"tfsync/exchange/graph"
 	calsync "tfsync/sync"
 	"tfsync/tf"
-)
-
-// The app registration the emulator knows; it exists only inside the emulator.
-const (
-	relTenant   = "3b0e6c1d-2f4a-4b5c-8d9e-0a1b2c3d4e5f"
-	relClient   = "7c6b5a49-3827-4615-9a0b-1c2d3e4f5a6b"
-	relSecret   = "Rx8Q~reliability.secret-VALUE_0123456789"
-	relSecretID = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 )
 
 var relZone = func() *time.Location {
@@ -74,24 +68,6 @@ func relSettings() calsync.Settings {
 		MaxDeletePercent: 50,
 		MaxDeleteFloor:   5,
 	}
-}
-
-// relClock is the one clock of a rig: the emulator's (token expiry), the Graph client's, TF's and the engine's.
-type relClock struct {
-	mu gosync.Mutex
-	t  time.Time
-}
-
-func (c *relClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *relClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // lockedBuffer collects a rig's logs; the engine logs from several goroutines.
@@ -172,7 +148,8 @@ func (n *netSwitch) RoundTrip(req *http.Request) (*http.Response, error) {
 // client, store and TF connection for every pass, as each scheduled `tfsync sync` is a new process.
 type rig struct {
 	t         *testing.T
-	clock     *relClock
+	emu       *emutest.Rig        // the shared emulator rig, with the standard app and EWS account
+	clock     *exchangetest.Clock // the one clock: the emulator's (token expiry), the backends', TF's and the engine's
 	tfPath    string
 	statePath string
 	db        *sql.DB
@@ -193,7 +170,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rig{t: t, clock: &relClock{t: relNow}, tfPath: filepath.Join(dir, "tf.db"),
+	r := &rig{t: t, tfPath: filepath.Join(dir, "tf.db"),
 		statePath: filepath.Join(dir, "state.db"), settings: relSettings(), pageSize: 5, log: &lockedBuffer{}}
 	ctx := context.Background()
 	if err := tf.CreateSchema(ctx, r.tfPath); err != nil {
@@ -206,17 +183,9 @@ func newRig(t *testing.T) *rig {
 	}
 	t.Cleanup(func() { db.Close() })
 	r.db = db
-	r.em = emulator.New(emulator.Options{Now: r.clock.Now})
-	r.em.AddApp(emulator.App{TenantID: relTenant, ClientID: relClient, SecretValue: relSecret, SecretID: relSecretID,
-		Consented: true})
-	for _, mb := range append(append([]string{}, relMailboxes...), relOutside) {
-		r.em.AddMailbox(mb, emulator.MailboxOptions{})
-	}
-	r.srv, err = emulator.Serve(r.em, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.srv.Close() })
+	r.emu = emutest.Start(t, emutest.Options{Start: relNow,
+		Mailboxes: append(append([]string{}, relMailboxes...), relOutside), EWS: true, Impersonation: true})
+	r.em, r.srv, r.clock = r.emu.Emulator, r.emu.Server, r.emu.Clock
 	r.net = &netSwitch{base: r.srv.Client().Transport}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -249,11 +218,10 @@ func (r *rig) sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (r *rig) graphOptions() graph.Options {
-	return graph.Options{
-		TenantID: relTenant, ClientID: relClient, ClientSecret: relSecret,
-		AuthorityHost: r.srv.URL, GraphURL: r.srv.URL, HTTPClient: &http.Client{Transport: r.net},
-		Zone: relZone, Now: r.clock.Now, Sleep: r.sleep, PageSize: r.pageSize,
-	}
+	o := r.emu.GraphOptions()
+	o.HTTPClient = &http.Client{Transport: r.net}
+	o.Zone, o.Now, o.Sleep, o.PageSize = relZone, r.clock.Now, r.sleep, r.pageSize
+	return o
 }
 
 // pass runs one `tfsync sync`: fresh connections to the store, TF and Graph.

@@ -22,6 +22,7 @@ import (
 	"tfsync/cmd"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 	"tfsync/exchange/ews"
 	"tfsync/exchange/graph"
 	calsync "tfsync/sync"
@@ -29,11 +30,9 @@ import (
 )
 
 const (
-	rulesEWSUser = `CONTOSO\svc-tfsync`
-	rulesEWSPass = "ews-rules-password"
-	anna         = "anna@example.com"
-	bo           = "bo@example.com"
-	cecilia      = "cecilia@example.com"
+	anna    = "anna@example.com"
+	bo      = "bo@example.com"
+	cecilia = "cecilia@example.com"
 )
 
 var rulesBackends = []string{"graph", "ews"}
@@ -48,7 +47,6 @@ type rulesRig struct {
 func newRulesRig(t *testing.T, backend string) *rulesRig {
 	t.Helper()
 	r := &rulesRig{rig: newRig(t), backend: backend}
-	r.em.AddEWSAccount(emulator.EWSAccount{Username: rulesEWSUser, Password: rulesEWSPass, Impersonation: true})
 	r.seedResources()
 	return r
 }
@@ -61,8 +59,9 @@ func (r *rulesRig) calendar() exchange.Calendar {
 	case "graph":
 		cal, err = graph.New(r.graphOptions())
 	case "ews":
-		cal, err = ews.New(ews.Options{URL: r.srv.URL + "/EWS/Exchange.asmx", Username: rulesEWSUser,
-			Password: rulesEWSPass, HTTPClient: r.srv.Client(), Zone: relZone, Now: r.clock.Now, Sleep: r.sleep})
+		cal, err = ews.New(ews.Options{URL: r.emu.EWSURL(), Username: emutest.ServiceUser,
+			Password: emutest.ServicePassword, HTTPClient: r.emu.HTTPClient(), Zone: relZone, Now: r.clock.Now,
+			Sleep: r.sleep})
 	}
 	if err != nil {
 		r.t.Fatalf("%s client: %v", r.backend, err)

@@ -39,6 +39,12 @@ var (
 //go:embed migrations/*.sql
 var storeMigrationFS embed.FS
 
+// closeAfterFailure closes c on a path that has already failed. The caller reports that first failure; a close
+// that fails as well (of a database that was only read, or never written) loses nothing and would only hide the
+// cause. The deferred rows.Close calls in this package need no such care: every loop checks rows.Err, and
+// closing rows that were read to the end, or on a path that returns an error anyway, has nothing to report.
+func closeAfterFailure(c io.Closer) { _ = c.Close() }
+
 // storeDSNParams are applied by go-sqlite3 to every connection it opens. busy_timeout, foreign_keys and synchronous
 // are per connection, so they must be here rather than run once. WAL lets list-resources read while a pass writes,
 // and synchronous=NORMAL is durable in WAL mode except for the last commits before a power loss, which the next pass
@@ -152,7 +158,7 @@ func OpenStore(ctx context.Context, path string, now func() time.Time) (*Store, 
 	}
 	s := &Store{db: db, path: path, now: now}
 	if err := s.prepare(ctx); err != nil {
-		db.Close()
+		closeAfterFailure(db)
 		return nil, err
 	}
 	return s, nil
@@ -225,7 +231,7 @@ func OpenStoreReadOnly(ctx context.Context, path string, now func() time.Time) (
 		err = s.migrate(ctx)
 	}
 	if err != nil {
-		mem.Close()
+		closeAfterFailure(mem)
 		return nil, err
 	}
 	return s, nil
@@ -238,17 +244,18 @@ func readStoreIntoMemory(ctx context.Context, path string, now func() time.Time)
 		return nil, err
 	}
 	if err := checkNoTFTables(ctx, db, path); err != nil {
-		db.Close()
+		closeAfterFailure(db)
 		return nil, err
 	}
 	mem, err := copyStoreToMemory(ctx, db)
-	db.Close()
+	// The file was only read, and everything needed is in the copy now: a failing close loses nothing.
+	_ = db.Close()
 	if err != nil {
 		return nil, (&Store{path: path}).wrapErr("read mapping store", err)
 	}
 	s := &Store{db: mem, path: path, now: now, readOnly: true}
 	if err := s.quickCheck(ctx); err != nil {
-		mem.Close()
+		closeAfterFailure(mem)
 		return nil, err
 	}
 	return s, nil
@@ -266,7 +273,7 @@ func OpenEmptyStore(ctx context.Context, path string, now func() time.Time) (*St
 	}
 	s := &Store{db: mem, path: path, now: now, readOnly: true}
 	if err := s.migrate(ctx); err != nil {
-		mem.Close()
+		closeAfterFailure(mem)
 		return nil, err
 	}
 	return s, nil
@@ -298,7 +305,7 @@ func openReadOnlyDB(ctx context.Context, path string) (*sql.DB, error) {
 	// A query, not a ping: SQLite opens the file lazily.
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
-		db.Close()
+		closeAfterFailure(db)
 		return nil, (&Store{path: path}).wrapErr("open mapping store", err)
 	}
 	return db, nil
@@ -340,16 +347,16 @@ func copyStoreToMemory(ctx context.Context, src *sql.DB) (*sql.DB, error) {
 	}
 	dst, err := mem.Conn(ctx)
 	if err != nil {
-		mem.Close()
+		closeAfterFailure(mem)
 		return nil, err
 	}
-	defer dst.Close()
+	defer dst.Close() // returns the connection to mem's pool; mem is closed on failure or owned by the caller
 	from, err := src.Conn(ctx)
 	if err != nil {
-		mem.Close()
+		closeAfterFailure(mem)
 		return nil, err
 	}
-	defer from.Close()
+	defer from.Close() // returns the connection to src's pool, which the caller closes
 	err = dst.Raw(func(d any) error {
 		return from.Raw(func(s any) error {
 			dc, ok1 := d.(*sqlite3.SQLiteConn)
@@ -362,14 +369,14 @@ func copyStoreToMemory(ctx context.Context, src *sql.DB) (*sql.DB, error) {
 				return err
 			}
 			if _, err := b.Step(-1); err != nil {
-				b.Finish()
+				_ = b.Finish() // releases the backup; the step's error is the one that says what went wrong
 				return err
 			}
 			return b.Finish()
 		})
 	})
 	if err != nil {
-		mem.Close()
+		closeAfterFailure(mem)
 		return nil, err
 	}
 	return mem, nil
@@ -443,7 +450,7 @@ func checkNotTFDatabase(ctx context.Context, path string) error {
 	if err != nil {
 		return nil
 	}
-	defer db.Close()
+	defer db.Close() // read-only: nothing to lose if closing fails
 	return checkNoTFTables(ctx, db, path)
 }
 
@@ -539,7 +546,7 @@ func checkStoreHeader(path string) error {
 	if err != nil {
 		return fmt.Errorf("open mapping store %s: %w", path, err)
 	}
-	defer f.Close()
+	defer f.Close() // read-only: nothing to lose if closing fails
 	head := make([]byte, len(storeSQLiteHeader))
 	if _, err := io.ReadFull(f, head); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("open mapping store %s: %w", path, err)
@@ -634,12 +641,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	for rows.Next() {
 		var v int
 		if err := rows.Scan(&v); err != nil {
-			rows.Close()
+			closeAfterFailure(rows)
 			return s.wrapErr("read applied migrations", err)
 		}
 		applied[v] = true
 	}
-	rows.Close()
+	if err := rows.Close(); err != nil {
+		return s.wrapErr("read applied migrations", err)
+	}
 	if err := rows.Err(); err != nil {
 		return s.wrapErr("read applied migrations", err)
 	}
@@ -670,6 +679,7 @@ func (s *Store) applyMigration(ctx context.Context, m storeMigration) error {
 	if err != nil {
 		return s.wrapErr(doing, err)
 	}
+	// After Commit the rollback is a no-op (sql.ErrTxDone); before it, the error being returned is the news.
 	defer tx.Rollback()
 	// Another process opening the store at the same moment may have applied it since we looked; the immediate
 	// transaction makes this second look authoritative.

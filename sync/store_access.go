@@ -28,7 +28,8 @@ func ProbeWrite(name string, dir bool) error {
 			return err
 		}
 		scratch := f.Name()
-		f.Close()
+		// The scratch file is empty and removed at once: whether the folder is writable is what Remove says.
+		_ = f.Close()
 		return os.Remove(scratch)
 	}
 	f, err := os.OpenFile(name, os.O_WRONLY, 0)

@@ -5,14 +5,14 @@ import (
 	"strings"
 )
 
-// Copies returns the technicians' copies already reported, as mailbox + "\x00" + event id.
-func (s *Store) Copies(ctx context.Context) (map[string]bool, error) {
+// Copies returns the technicians' copies already reported, keyed by copyKey.
+func (s *Store) Copies(ctx context.Context) (map[mailboxEvent]bool, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT mailbox, event_id FROM copies`)
 	if err != nil {
 		return nil, s.wrapErr("read technicians' copies from", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[mailboxEvent]bool{}
 	for rows.Next() {
 		var mb, id string
 		if err := rows.Scan(&mb, &id); err != nil {
@@ -34,4 +34,7 @@ func (tx *StoreTx) PutCopy(mailbox, eventID, bookingID string) error {
 	return err
 }
 
-func copyKey(mailbox, eventID string) string { return strings.ToLower(mailbox) + "\x00" + eventID }
+// copyKey keys a reported copy: the mailbox in lower case, as the store holds it, and the event id.
+func copyKey(mailbox, eventID string) mailboxEvent {
+	return mailboxEvent{Mailbox: strings.ToLower(mailbox), Event: eventID}
+}

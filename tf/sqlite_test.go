@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"tfsync/testdata/demo"
+	"tfsync/tf/demo"
 )
 
 func stockholm(t testing.TB) *time.Location {
@@ -1054,20 +1054,6 @@ func TestDemoSeed(t *testing.T) {
 					"want 4, 1, 1, 1", enabled, noEmail, outside, disabled)
 			}
 		})
-	}
-}
-
-func TestDemoSQLPlaceholders(t *testing.T) {
-	got, err := demo.SQL(time.Date(2026, 3, 28, 23, 59, 0, 0, time.UTC), stockholm(t)) // 00:59 on the 29th
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(got, "{{") {
-		t.Error("unexpanded placeholder left in the demo SQL")
-	}
-	// BES-10233 is {{day +1}}: the day after the 29th in Stockholm, whatever UTC says.
-	if !strings.Contains(got, "'2026-03-30T09:00:00'") {
-		t.Error("day offsets are not counted from the local date")
 	}
 }
 

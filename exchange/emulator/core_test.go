@@ -17,24 +17,9 @@ import (
 
 var _ exchangetest.Control = (*Emulator)(nil)
 
-// clock is an injected clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 5, 4, 6, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is the clock of the core's tests, moved by hand.
+func newClock() *exchangetest.Clock {
+	return exchangetest.NewClock(time.Date(2026, 5, 4, 6, 0, 0, 0, time.UTC))
 }
 
 const (
@@ -46,7 +31,7 @@ const (
 )
 
 // newTestEmulator has two usable mailboxes, a blocked one and an unlicensed one.
-func newTestEmulator(t *testing.T) (*Emulator, *clock) {
+func newTestEmulator(t *testing.T) (*Emulator, *exchangetest.Clock) {
 	t.Helper()
 	c := newClock()
 	e := New(Options{Now: c.Now})

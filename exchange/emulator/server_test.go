@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"tfsync/exchange"
+	"tfsync/exchange/exchangetest"
 )
 
 // Shared fixtures for the front's tests: a running server on loopback, an app registration, mailboxes in every
@@ -34,40 +34,22 @@ const (
 	unknownUser = "nobody@contoso.com"
 )
 
-// testClock is an injected clock tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	t     *testing.T
 	em    *Emulator
 	srv   *Server
-	clock *testClock
+	clock *exchangetest.Clock
 	token string
 }
 
 // newFixture starts an emulator with a fake clock at 2026-03-02 08:00 UTC.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clock := &testClock{t: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)}
+	clock := exchangetest.NewClock(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC))
 	return newFixtureWithClock(t, clock, clock.Now)
 }
 
-func newFixtureWithClock(t *testing.T, clock *testClock, now func() time.Time) *fixture {
+func newFixtureWithClock(t *testing.T, clock *exchangetest.Clock, now func() time.Time) *fixture {
 	t.Helper()
 	em := New(Options{Now: now, StableIDs: true}) // stable ids for the golden files
 	em.AddApp(App{TenantID: testTenant, ClientID: testClient, SecretValue: testSecret, SecretID: testSecID, Consented: true})

@@ -12,15 +12,18 @@ import (
 
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 	"tfsync/exchange/exchangetest"
 )
 
+// The shared rig's EWS service account.
 const (
-	svcUser     = `EXAMPLE\svc-tf`
-	svcPassword = "Corr3ct-Horse"
+	svcUser     = emutest.ServiceUser
+	svcPassword = emutest.ServicePassword
 )
 
-// emulatorEnv is one emulator behind HTTPS and an EWS client pointed at it.
+// emulatorEnv is the shared rig (one emulator behind HTTPS, no mailboxes until a test adds them) and an EWS client
+// pointed at it.
 type emulatorEnv struct {
 	em     *emulator.Emulator
 	srv    *emulator.Server
@@ -38,24 +41,19 @@ type envOptions struct {
 
 func newEmulatorEnv(t *testing.T, o envOptions) *emulatorEnv {
 	t.Helper()
-	em := emulator.New(emulator.Options{})
-	srv, err := emulator.Serve(em, "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("start the emulator: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	imp := o.access == AccessImpersonation
 	if o.impersonation != nil {
 		imp = *o.impersonation
 	}
-	em.AddEWSAccount(emulator.EWSAccount{Username: svcUser, Password: svcPassword, Impersonation: imp})
+	rig := emutest.Start(t, emutest.Options{Mailboxes: []string{}, EWS: true, Impersonation: imp})
+	em, srv := rig.Emulator, rig.Server
 	password := o.password
 	if password == "" {
 		password = svcPassword
 	}
 	path := o.path
 	if path == "" {
-		path = "/EWS/Exchange.asmx"
+		path = emutest.EWSPath
 	}
 	s := &sleeps{}
 	c, err := New(Options{

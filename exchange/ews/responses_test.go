@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"tfsync/exchange"
-	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 )
 
 // responsesDir holds the emulator's answers to the backend's requests; CI validates them against Microsoft's schema
@@ -59,21 +59,14 @@ var syncStateRE = regexp.MustCompile(`<m:SyncState>[^<]*</m:SyncState>`)
 // TestGoldenResponses records the EWS front's answer to each operation the backend sends and an error message
 // (not a SOAP fault: the schema's lax envelope driver admits only EWS elements in soap:Body), and compares them with testdata/ews/responses. Run with -update to rewrite the files.
 func TestGoldenResponses(t *testing.T) {
-	now := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
-	em := emulator.New(emulator.Options{Now: func() time.Time { return now }, StableIDs: true})
-	srv, err := emulator.Serve(em, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	em.AddEWSAccount(emulator.EWSAccount{Username: svcUser, Password: svcPassword, Impersonation: true})
 	const mb = "tech1@example.com"
-	em.AddMailbox(mb, emulator.MailboxOptions{})
-	rec := &recorder{next: srv.Client().Transport, last: map[string][]byte{}}
-	hc := *srv.Client()
+	rig := emutest.Start(t, emutest.Options{Start: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), StableIDs: true,
+		Mailboxes: []string{mb}, EWS: true, Impersonation: true})
+	rec := &recorder{next: rig.HTTPClient().Transport, last: map[string][]byte{}}
+	hc := *rig.HTTPClient()
 	hc.Transport = rec
 	s := &sleeps{}
-	c, err := New(Options{URL: srv.URL + "/EWS/Exchange.asmx", Username: svcUser, Password: svcPassword,
+	c, err := New(Options{URL: rig.EWSURL(), Username: svcUser, Password: svcPassword,
 		Auth: AuthBasic, Access: AccessImpersonation, HTTPClient: &hc, Zone: stockholm(t), Sleep: s.sleep})
 	if err != nil {
 		t.Fatal(err)

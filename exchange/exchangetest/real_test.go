@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"tfsync/cmd"
+	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/exchangetest"
 )
@@ -13,7 +14,7 @@ import (
 // TFSYNC_CONFORMANCE_CONFIG and TFSYNC_CONFORMANCE_MAILBOX are set (docs/conformance.md); otherwise it skips.
 func TestConformanceRealServer(t *testing.T) {
 	newHarness := exchangetest.RealHarness(t, func(ctx context.Context, path string) (exchange.Calendar, error) {
-		cfg, _, err := cmd.LoadConfig(path)
+		cfg, _, err := config.Load(path)
 		if err != nil {
 			return nil, err
 		}

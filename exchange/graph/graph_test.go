@@ -19,111 +19,76 @@ import (
 
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 	"tfsync/exchange/exchangetest"
 	"tfsync/exchange/graph"
 )
 
+// The standard app and mailboxes of the shared rig, by the names these tests use.
 const (
-	tenantID = "8a5c2e11-3f0b-4d7e-9a61-2b4c6d8e0f13"
-	clientID = "0f1e2d3c-4b5a-6978-8a9b-c0d1e2f3a4b5"
-	secretID = "5d4c3b2a-1908-4f6e-8d7c-6b5a49382716"
-	secret   = "Qx8Q~emulator.secret-VALUE_0123456789abcdef"
+	tenantID = emutest.TenantID
+	clientID = emutest.ClientID
+	secretID = emutest.SecretID
+	secret   = emutest.Secret
 
-	anna    = "anna.tekniker@example.com"
-	bo      = "bo.tekniker@example.com"
-	blocked = "blocked@example.com"
-	missing = "nobody@example.com"
-	nolic   = "unlicensed@example.com"
+	anna    = emutest.Anna
+	bo      = emutest.Bo
+	blocked = emutest.Blocked
+	missing = emutest.Missing
+	nolic   = emutest.Unlicensed
 )
 
-// clock is the emulator's clock, moved by tests (token expiry).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// env is one emulator on loopback HTTPS with an app registration and mailboxes, and a Graph client for it.
+// env is the shared rig (one emulator on loopback HTTPS with the standard app and mailboxes, and its clock, which
+// tests move for token expiry), with the waits the Graph client's retries asked for.
 type env struct {
+	rig   *emutest.Rig
 	em    *emulator.Emulator
 	srv   *emulator.Server
-	clock *clock
+	clock *exchangetest.Clock
 	zone  *time.Location
 	mu    sync.Mutex
 	slept []time.Duration // the waits retries asked for
 }
 
+// newEnv starts the rig; app, when not nil, changes the standard app registration.
 func newEnv(t *testing.T, app func(*emulator.App)) *env {
 	t.Helper()
-	zone, err := time.LoadLocation("Europe/Stockholm")
-	if err != nil {
-		t.Fatalf("load zone: %v", err)
-	}
-	e := &env{clock: &clock{t: time.Now()}, zone: zone}
-	e.em = emulator.New(emulator.Options{Now: e.clock.Now})
-	a := emulator.App{TenantID: tenantID, ClientID: clientID, SecretValue: secret, SecretID: secretID, Consented: true}
-	if app != nil {
-		app(&a)
-	}
-	e.em.AddApp(a)
-	for _, mb := range []string{anna, bo} {
-		e.em.AddMailbox(mb, emulator.MailboxOptions{})
-	}
-	e.em.AddMailbox(blocked, emulator.MailboxOptions{Blocked: true})
-	e.em.AddMailbox(nolic, emulator.MailboxOptions{Unlicensed: true})
-	e.srv, err = emulator.Serve(e.em, "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("serve emulator: %v", err)
-	}
-	t.Cleanup(func() { e.srv.Close() })
-	return e
+	r := emutest.Start(t, emutest.Options{App: app})
+	return &env{rig: r, em: r.Emulator, srv: r.Server, clock: r.Clock, zone: r.Zone}
 }
 
-// options are the client options for this emulator; retries wait for real, but briefly (the emulator's
-// Retry-After values are fractions of a second), and their waits are recorded.
-func (e *env) options() graph.Options {
-	return graph.Options{
-		TenantID: tenantID, ClientID: clientID, ClientSecret: secret,
-		AuthorityHost: e.srv.URL, GraphURL: e.srv.URL, HTTPClient: e.srv.Client(), Zone: e.zone,
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			e.mu.Lock()
-			e.slept = append(e.slept, d)
-			e.mu.Unlock()
-			// Wait a little, never the full back-off: the test needs the order, not the time.
-			t := time.NewTimer(min(d, 20*time.Millisecond))
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-				return nil
-			}
-		},
+// sleep is the Graph client's back-off: retries wait for real, but briefly (the emulator's Retry-After values are
+// fractions of a second), and their waits are recorded.
+func (e *env) sleep(ctx context.Context, d time.Duration) error {
+	e.mu.Lock()
+	e.slept = append(e.slept, d)
+	e.mu.Unlock()
+	// Wait a little, never the full back-off: the test needs the order, not the time.
+	t := time.NewTimer(min(d, 20*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
+}
+
+// options are the rig's Graph client options with the recording back-off.
+func (e *env) options() graph.Options {
+	o := e.rig.GraphOptions()
+	o.Sleep = e.sleep
+	return o
 }
 
 func (e *env) client(t *testing.T, modify func(*graph.Options)) *graph.Client {
 	t.Helper()
-	o := e.options()
-	if modify != nil {
-		modify(&o)
-	}
-	c, err := graph.New(o)
-	if err != nil {
-		t.Fatalf("graph.New: %v", err)
-	}
-	return c
+	return e.rig.Graph(t, func(o *graph.Options) {
+		o.Sleep = e.sleep
+		if modify != nil {
+			modify(o)
+		}
+	})
 }
 
 func (e *env) sleeps() []time.Duration {

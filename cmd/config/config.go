@@ -1,4 +1,4 @@
-package cmd
+package config
 
 import "time"
 
@@ -6,34 +6,34 @@ import "time"
 type Config struct {
 	Path string // the file it was read from (absolute); relative paths in it are resolved against its folder
 
-	TF       TFConfig
-	State    StateConfig
-	Exchange ExchangeConfig
-	Sync     SyncConfig
-	Notify   NotifyConfig
-	Log      LogConfig
+	TF       TF
+	State    State
+	Exchange Exchange
+	Sync     Sync
+	Notify   Notify
+	Log      Log
 }
 
-type TFConfig struct {
+type TF struct {
 	Database string         // [tf] database: path to the SQLite file with the integration schema (resolved)
 	TimeZone *time.Location // [tf] time_zone, default "Europe/Stockholm"
 	ZoneName string         // the IANA name as written
 }
 
-type StateConfig struct {
+type State struct {
 	Path string // [state] path, default "tfsync-state.db" beside the config (resolved)
 }
 
-type ExchangeConfig struct {
+type Exchange struct {
 	Mode string // [exchange] mode: "graph" | "ews" (required)
 	// CAFile is [exchange] ca_file (resolved): PEM certificates trusted for Entra ID, Graph and EWS in addition to
 	// the system store, for an internal CA (or the emulator) without touching the machine's store.
 	CAFile string
-	Graph  GraphConfig
-	EWS    EWSConfig
+	Graph  Graph
+	EWS    EWS
 }
 
-type GraphConfig struct {
+type Graph struct {
 	TenantID     string // [exchange.graph] tenant_id (required in graph mode)
 	ClientID     string // client_id (required in graph mode)
 	ClientSecret Secret // client_secret: env:NAME | file:PATH | literal; one of secret or certificate
@@ -45,7 +45,7 @@ type GraphConfig struct {
 	GraphURL            string // graph_url, default "https://graph.microsoft.com"
 }
 
-type EWSConfig struct {
+type EWS struct {
 	URL      string // [exchange.ews] url (required in ews mode)
 	Username string // username (required in ews mode)
 	Password Secret // password (required in ews mode)
@@ -53,7 +53,7 @@ type EWSConfig struct {
 	Access   string // access: "impersonation" (default) | "delegate"
 }
 
-type SyncConfig struct {
+type Sync struct {
 	Kinds            []string      // kinds, default all five
 	DefaultLength    time.Duration // default_length, default 60m
 	ShowAs           string        // show_as, default "busy"
@@ -71,7 +71,7 @@ type SyncConfig struct {
 	Concurrency      int           // concurrency, default 8: mailboxes read/written at once (bounded by the backend)
 }
 
-type NotifyConfig struct {
+type Notify struct {
 	EmailTo     []string      // [notify] email_to; empty disables notices
 	SMTP        string        // smtp host:port (required when email_to is set)
 	From        string        // from (required when email_to is set)
@@ -87,7 +87,7 @@ type Secret struct {
 	Ref string // as written: "env:NAME", "file:PATH" or a literal
 
 	// key names the setting in errors ("[exchange.graph] client_secret"); dir is the config file's folder, against
-	// which a relative file: path resolves. Both are set by LoadConfig; a Secret built in code resolves file: paths
+	// which a relative file: path resolves. Both are set by Load; a Secret built in code resolves file: paths
 	// against the working directory.
 	key  string
 	dir  string

@@ -1,4 +1,4 @@
-package cmd
+package config
 
 import (
 	"bytes"
@@ -200,7 +200,7 @@ func (s Secret) String() string {
 }
 
 // GoString keeps %#v from printing the literal through the Ref field.
-func (s Secret) GoString() string { return "cmd.Secret(" + strconv.Quote(s.String()) + ")" }
+func (s Secret) GoString() string { return "config.Secret(" + strconv.Quote(s.String()) + ")" }
 
 // Format routes every fmt verb through String, so not even %d or %x on a Config reaches the Ref field.
 func (s Secret) Format(f fmt.State, verb rune) {

@@ -1,4 +1,4 @@
-package cmd
+package config
 
 import (
 	"encoding/json"
@@ -18,7 +18,7 @@ import (
 	"tfsync/tf"
 )
 
-const configTestDir = "../testdata/config"
+const configTestDir = "testdata"
 
 func configTestdata(t testing.TB, name string) (path, dir string) {
 	t.Helper()
@@ -42,24 +42,24 @@ func writeConfig(t *testing.T, body string) string {
 
 func mustLoadConfig(t *testing.T, path string) (*Config, []string) {
 	t.Helper()
-	cfg, warnings, err := LoadConfig(path)
+	cfg, warnings, err := Load(path)
 	if err != nil {
-		t.Fatalf("LoadConfig(%s): %v", path, err)
+		t.Fatalf("Load(%s): %v", path, err)
 	}
 	return cfg, warnings
 }
 
-func configProblems(t *testing.T, err error) []ConfigProblem {
+func configProblems(t *testing.T, err error) []Problem {
 	t.Helper()
 	if err == nil {
-		t.Fatal("LoadConfig succeeded, want a configuration error")
+		t.Fatal("Load succeeded, want a configuration error")
 	}
 	if !errors.Is(err, ErrConfig) {
 		t.Errorf("errors.Is(err, ErrConfig) = false for %v", err)
 	}
-	var ce *ConfigError
+	var ce *Error
 	if !errors.As(err, &ce) {
-		t.Fatalf("error %T is not a *ConfigError: %v", err, err)
+		t.Fatalf("error %T is not a *Error: %v", err, err)
 	}
 	return ce.Problems
 }
@@ -149,7 +149,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		want func(dir string) Config
 	}{
 		{"minimal.toml", func(dir string) Config {
-			c := DefaultConfig()
+			c := Default()
 			c.Path = filepath.Join(dir, "minimal.toml")
 			c.TF.Database = filepath.Join(dir, "tf.db")
 			c.State.Path = filepath.Join(dir, "tfsync-state.db")
@@ -161,7 +161,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			return c
 		}},
 		{"good-ews.toml", func(dir string) Config {
-			c := DefaultConfig()
+			c := Default()
 			c.Path = filepath.Join(dir, "good-ews.toml")
 			c.TF.Database = filepath.Join(dir, "tf.db")
 			c.State.Path = filepath.Join(dir, "tfsync-state.db")
@@ -173,7 +173,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			return c
 		}},
 		{"good-cert.toml", func(dir string) Config {
-			c := DefaultConfig()
+			c := Default()
 			c.Path = filepath.Join(dir, "good-cert.toml")
 			c.TF.Database = filepath.Join(dir, "tf.db")
 			c.State.Path = filepath.Join(dir, "tfsync-state.db")
@@ -198,7 +198,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 }
 
 func TestDefaultConfig(t *testing.T) {
-	c := DefaultConfig()
+	c := Default()
 	var kinds []string
 	for _, k := range tf.Kinds {
 		kinds = append(kinds, string(k))
@@ -237,7 +237,7 @@ func TestDefaultConfig(t *testing.T) {
 func TestLoadConfigBadFiles(t *testing.T) {
 	type problem struct {
 		line     int
-		key      string   // ConfigProblem.Key
+		key      string   // Problem.Key
 		contains []string // besides "file:line: "
 	}
 	tests := []struct {
@@ -304,9 +304,9 @@ func TestLoadConfigBadFiles(t *testing.T) {
 		seen[tt.file] = true
 		t.Run(tt.file, func(t *testing.T) {
 			path, _ := configTestdata(t, tt.file)
-			cfg, _, err := LoadConfig(path)
+			cfg, _, err := Load(path)
 			if cfg != nil {
-				t.Errorf("LoadConfig returned a config along with the error")
+				t.Errorf("Load returned a config along with the error")
 			}
 			problems := configProblems(t, err)
 			lines := strings.Split(err.Error(), "\n")
@@ -414,7 +414,7 @@ func TestLoadConfigInline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, tt.body)
-			_, _, err := LoadConfig(path)
+			_, _, err := Load(path)
 			problems := configProblems(t, err)
 			if len(problems) != 1 {
 				t.Fatalf("got %d problems, want 1:\n%v", len(problems), err)
@@ -437,7 +437,7 @@ func TestLoadConfigInline(t *testing.T) {
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tfsync.toml")
-	_, _, err := LoadConfig(path)
+	_, _, err := Load(path)
 	problems := configProblems(t, err)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("errors.Is(err, fs.ErrNotExist) = false for %v", err)
@@ -450,7 +450,7 @@ func TestLoadConfigMissingFile(t *testing.T) {
 func TestLoadConfigUnreadable(t *testing.T) {
 	// A folder is unreadable as a file for every user, root included.
 	dir := t.TempDir()
-	_, _, err := LoadConfig(dir)
+	_, _, err := Load(dir)
 	configProblems(t, err)
 	if !strings.Contains(err.Error(), "cannot read the configuration file") {
 		t.Errorf("error = %v, want it to say the file cannot be read", err)
@@ -475,7 +475,7 @@ func TestLoadConfigHidesSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := LoadConfig(writeConfig(t, tt.body))
+			_, _, err := Load(writeConfig(t, tt.body))
 			problems := configProblems(t, err)
 			if strings.Contains(err.Error(), value) || strings.Contains(err.Error(), "U+0053") {
 				t.Errorf("error shows the secret: %v", err)
@@ -746,16 +746,16 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, _, err := LoadConfig(path)
+		cfg, _, err := Load(path)
 		if err == nil {
 			if cfg == nil || cfg.TF.TimeZone == nil || cfg.TF.Database == "" || len(cfg.Sync.AllowedDomains) == 0 {
-				t.Fatalf("LoadConfig succeeded with an incomplete config: %+v", cfg)
+				t.Fatalf("Load succeeded with an incomplete config: %+v", cfg)
 			}
 			return
 		}
-		var ce *ConfigError
+		var ce *Error
 		if !errors.As(err, &ce) || !errors.Is(err, ErrConfig) || len(ce.Problems) == 0 {
-			t.Fatalf("error %T is not a *ConfigError with problems: %v", err, err)
+			t.Fatalf("error %T is not a *Error with problems: %v", err, err)
 		}
 		lines := strings.Count(string(data), "\n") + 1
 		for _, p := range ce.Problems {

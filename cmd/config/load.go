@@ -1,4 +1,4 @@
-package cmd
+package config
 
 import (
 	"bytes"
@@ -32,29 +32,29 @@ import (
 // or a secret it names cannot be resolved.
 var ErrConfig = errors.New("invalid configuration")
 
-// ConfigProblem is one thing wrong in the configuration file.
-type ConfigProblem struct {
-	File    string // the path as given to LoadConfig
+// Problem is one thing wrong in the configuration file.
+type Problem struct {
+	File    string // the path as given to Load
 	Line    int    // 1-based; 0 when the problem has no line (a missing file or section)
 	Key     string // dotted TOML key, e.g. "sync.show_as"; empty for the file as a whole
 	Message string // names the key and the fix; never holds a secret
 }
 
-func (p ConfigProblem) String() string {
+func (p Problem) String() string {
 	if p.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
 	}
 	return fmt.Sprintf("%s: %s", p.File, p.Message)
 }
 
-// ConfigError lists every problem found in a configuration file, ordered by line.
-type ConfigError struct {
-	Problems []ConfigProblem
+// Error lists every problem found in a configuration file, ordered by line.
+type Error struct {
+	Problems []Problem
 	cause    error // the read error behind a missing or unreadable file
 }
 
 // Error prints one problem per line.
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		lines[i] = p.String()
@@ -62,8 +62,8 @@ func (e *ConfigError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
-func (e *ConfigError) Unwrap() error        { return e.cause }
+func (e *Error) Is(target error) bool { return target == ErrConfig }
+func (e *Error) Unwrap() error        { return e.cause }
 
 // Allowed words, in the order error messages list them.
 var (
@@ -107,25 +107,25 @@ var (
 	configGUIDPattern     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
-// DefaultConfig returns a Config with every optional setting at its default. The required ones (TF database,
+// Default returns a Config with every optional setting at its default. The required ones (TF database,
 // exchange mode and credentials, allowed domains) are left empty.
-func DefaultConfig() Config {
+func Default() Config {
 	zone, err := time.LoadLocation("Europe/Stockholm")
 	if err != nil {
 		// time/tzdata is linked in, so this cannot happen short of a broken build.
 		panic(fmt.Sprintf("load embedded zone Europe/Stockholm: %v", err))
 	}
 	return Config{
-		TF:    TFConfig{TimeZone: zone, ZoneName: "Europe/Stockholm"},
-		State: StateConfig{Path: "tfsync-state.db"},
-		Exchange: ExchangeConfig{
-			Graph: GraphConfig{
+		TF:    TF{TimeZone: zone, ZoneName: "Europe/Stockholm"},
+		State: State{Path: "tfsync-state.db"},
+		Exchange: Exchange{
+			Graph: Graph{
 				AuthorityHost: "https://login.microsoftonline.com/",
 				GraphURL:      "https://graph.microsoft.com",
 			},
-			EWS: EWSConfig{Auth: "ntlm", Access: "impersonation"},
+			EWS: EWS{Auth: "ntlm", Access: "impersonation"},
 		},
-		Sync: SyncConfig{
+		Sync: Sync{
 			Kinds:            configKindNames(),
 			DefaultLength:    60 * time.Minute,
 			ShowAs:           string(exchange.ShowBusy),
@@ -140,15 +140,15 @@ func DefaultConfig() Config {
 			MaxDeleteFloor:   5,
 			Concurrency:      8,
 		},
-		Notify: NotifyConfig{StartTLS: "auto", RepeatAfter: 6 * time.Hour},
-		Log:    LogConfig{MaxSize: 10, MaxFiles: 5},
+		Notify: Notify{StartTLS: "auto", RepeatAfter: 6 * time.Hour},
+		Log:    Log{MaxSize: 10, MaxFiles: 5},
 	}
 }
 
-// LoadConfig reads and validates a tfsync.toml. It reports every problem in the file at once, as a *ConfigError
+// Load reads and validates a tfsync.toml. It reports every problem in the file at once, as a *Error
 // (errors.Is ErrConfig). Warnings are things that work but should be fixed, such as a readable file holding a
 // secret. Secrets are not resolved here: Secret.Value does that when they are needed.
-func LoadConfig(path string) (*Config, []string, error) {
+func Load(path string) (*Config, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, configReadError(path, err)
@@ -161,18 +161,18 @@ func LoadConfig(path string) (*Config, []string, error) {
 	// PowerShell 5's > write UTF-16; both are read, and text that is neither is refused with the fix.
 	text, wasUTF16, err := decodeText(data)
 	if err != nil {
-		return nil, nil, &ConfigError{Problems: []ConfigProblem{{File: path, Message: fmt.Sprintf(
+		return nil, nil, &Error{Problems: []Problem{{File: path, Message: fmt.Sprintf(
 			"the configuration file is not UTF-8 text (%v): open it in Notepad and save it as UTF-8", err)}}}
 	}
 	data = []byte(text)
 
 	var doc map[string]any
 	if err := toml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, &ConfigError{Problems: []ConfigProblem{configSyntaxProblem(path, data, err)}}
+		return nil, nil, &Error{Problems: []Problem{configSyntaxProblem(path, data, err)}}
 	}
 
 	d := &configDecoder{file: path, dir: filepath.Dir(abs), pos: collectConfigPositions(data)}
-	cfg := DefaultConfig()
+	cfg := Default()
 	cfg.Path = abs
 	d.decode(doc, &cfg)
 
@@ -188,7 +188,7 @@ func LoadConfig(path string) (*Config, []string, error) {
 			}
 			return a < b
 		})
-		return nil, warnings, &ConfigError{Problems: d.problems}
+		return nil, warnings, &Error{Problems: d.problems}
 	}
 	return &cfg, warnings, nil
 }
@@ -206,7 +206,7 @@ func configReadError(path string, err error) error {
 		}
 		msg = fmt.Sprintf("cannot read the configuration file: %v: check the path and that the account running tfsync may read it", reason)
 	}
-	return &ConfigError{Problems: []ConfigProblem{{File: path, Message: msg}}, cause: err}
+	return &Error{Problems: []Problem{{File: path, Message: msg}}, cause: err}
 }
 
 // configMissing names the full path searched and the working directory: a scheduled task started in another folder
@@ -221,7 +221,7 @@ func configMissing(path string) string {
 		wd = "unknown (" + err.Error() + ")"
 	}
 	return fmt.Sprintf(`the configuration file does not exist: looked for %s (working directory %s): run "tfsync init" to write a commented one, or point --config or %s at yours with its full path`,
-		abs, wd, ConfigEnv)
+		abs, wd, PathEnv)
 }
 
 // configSecretLine matches a line that sets a secret, e.g. `password = ...` or `graph.client_secret = ...`.
@@ -230,8 +230,8 @@ var configSecretLine = regexp.MustCompile(`^\s*(?:[A-Za-z0-9_.'"-]*\.)?\s*["']?(
 // configSyntaxProblem turns a TOML parse error into a problem with its line. It uses the error's short message
 // only, since the long form quotes the offending line; on a line that sets a secret even the short message, which
 // can quote a character or token of the value, is replaced.
-func configSyntaxProblem(path string, data []byte, err error) ConfigProblem {
-	p := ConfigProblem{File: path}
+func configSyntaxProblem(path string, data []byte, err error) Problem {
+	p := Problem{File: path}
 	msg := err.Error()
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -377,7 +377,7 @@ type configDecoder struct {
 	file     string
 	dir      string
 	pos      map[string]configPos
-	problems []ConfigProblem
+	problems []Problem
 }
 
 // configSection is one TOML table of the schema.
@@ -390,7 +390,7 @@ type configSection struct {
 }
 
 func (d *configDecoder) add(line int, key []string, format string, args ...any) {
-	d.problems = append(d.problems, ConfigProblem{
+	d.problems = append(d.problems, Problem{
 		File: d.file, Line: line, Key: strings.Join(key, "."), Message: fmt.Sprintf(format, args...),
 	})
 }
@@ -818,9 +818,9 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 	gc := &cfg.Exchange.Graph
 	graph := mode == "graph"
 	if v, ok := g.required("tenant_id", graph, "add the Directory (tenant) ID from the app's Overview page in Entra ID"); ok {
-		if isPlaceholderID(v) {
+		if IsPlaceholderID(v) {
 			g.problem("tenant_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Directory (tenant) ID from the app's Overview page in Entra ID",
-				g.name("tenant_id"), placeholderGUID)
+				g.name("tenant_id"), PlaceholderGUID)
 		} else if configTenantIDPattern.MatchString(v) {
 			gc.TenantID = v
 		} else {
@@ -829,9 +829,9 @@ func (d *configDecoder) decodeExchange(root *configSection, cfg *Config) {
 		}
 	}
 	if v, ok := g.required("client_id", graph, "add the Application (client) ID from the app's Overview page in Entra ID"); ok {
-		if isPlaceholderID(v) {
+		if IsPlaceholderID(v) {
 			g.problem("client_id", "%s is still the placeholder %s written by tfsync init: replace the placeholder with the Application (client) ID from the app's Overview page in Entra ID",
-				g.name("client_id"), placeholderGUID)
+				g.name("client_id"), PlaceholderGUID)
 		} else if configGUIDPattern.MatchString(v) {
 			gc.ClientID = v
 		} else {
@@ -915,7 +915,7 @@ func (d *configDecoder) decodeSync(root *configSection, cfg *Config) {
 		s.problem("allowed_domains", `%s is empty: list the e-mail domains of the mailboxes tfsync may write to, e.g. ["example.com"]`, s.name("allowed_domains"))
 	}
 	for n, raw := range domains {
-		dom, why := configDomain(raw)
+		dom, why := NormalizeDomain(raw)
 		if why != "" {
 			s.elemProblem("allowed_domains", idx[n], "%s: %q is not a domain: %s; write a bare domain like \"example.com\"",
 				s.name("allowed_domains"), configOneLine(raw), why)
@@ -973,8 +973,8 @@ func (d *configDecoder) decodeNotify(root *configSection, cfg *Config) {
 	n.unknown()
 }
 
-// configDomain normalises an allowed domain, or says what is wrong with it.
-func configDomain(raw string) (string, string) {
+// NormalizeDomain normalises an allowed domain, or says what is wrong with it.
+func NormalizeDomain(raw string) (string, string) {
 	dom := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(raw), "@"))
 	switch {
 	case dom == "":
