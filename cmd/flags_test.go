@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"tfsync/cmd/config"
 )
 
 // Each command's flags are tested through its runF seam, as the GitHub CLI does: argv in, the options struct the
@@ -131,9 +133,10 @@ func TestNewCmdShow(t *testing.T) {
 }
 
 func TestNewCmdInit(t *testing.T) {
-	defaults := InitOptions{Mode: "graph", ClientSecret: "file:client-secret.txt", AuthorityHost: "https://login.microsoftonline.com/",
-		GraphURL: "https://graph.microsoft.com", EWSURL: "https://mail.example.com/EWS/Exchange.asmx", EWSUser: `EXAMPLE\svc-tf`,
-		EWSPassword: "file:ews-password.txt", TFDatabase: "tf.db"}
+	defaults := InitOptions{InitValues: config.InitValues{Mode: "graph", ClientSecret: "file:client-secret.txt",
+		AuthorityHost: "https://login.microsoftonline.com/", GraphURL: "https://graph.microsoft.com",
+		EWSURL: "https://mail.example.com/EWS/Exchange.asmx", EWSUser: `EXAMPLE\svc-tf`, EWSPassword: "file:ews-password.txt",
+		TFDatabase: "tf.db"}}
 	with := func(change func(*InitOptions)) InitOptions {
 		o := defaults
 		change(&o)

@@ -18,20 +18,9 @@ import (
 
 // InitOptions are init's flags.
 type InitOptions struct {
-	Mode           string
-	TenantID       string
-	ClientID       string
-	ClientSecret   string // a secret reference: env:NAME or file:PATH
-	AuthorityHost  string
-	GraphURL       string
-	EWSURL         string
-	EWSUser        string
-	EWSPassword    string
-	AllowedDomains []string
-	SecretExpires  string // the client secret's Expires date, YYYY-MM-DD; written as client_secret_expires
-	TFDatabase     string
-	CreateTF       bool
-	Force          bool
+	config.InitValues // what goes into the file
+	CreateTF          bool
+	Force             bool
 }
 
 // NewCmdInit wires `tfsync init`.
@@ -139,11 +128,7 @@ func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initRe
 		o.ClientID = config.PlaceholderGUID
 	}
 	var buf bytes.Buffer
-	if err := config.WriteTemplate(&buf, config.InitValues{
-		Mode: o.Mode, TFDatabase: o.TFDatabase, TenantID: o.TenantID, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		SecretExpires: o.SecretExpires, AuthorityHost: o.AuthorityHost, GraphURL: o.GraphURL, EWSURL: o.EWSURL,
-		EWSUser: o.EWSUser, EWSPassword: o.EWSPassword, AllowedDomains: o.AllowedDomains,
-	}); err != nil {
+	if err := config.WriteTemplate(&buf, o.InitValues); err != nil {
 		return fmt.Errorf("render the configuration: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -35,20 +35,20 @@ func NewCmdListResources(f *Factory, runF func(context.Context, *ListResourcesOp
 	return c
 }
 
-// ResourceRow is one resource in list-resources' answer.
-type ResourceRow struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	SyncEnabled bool      `json:"sync_enabled"`
-	Email       string    `json:"email"`
-	Mailbox     string    `json:"mailbox,omitempty"`
-	Problem     string    `json:"problem,omitempty"`
-	Linked      int       `json:"linked_bookings"`
-	LastSync    time.Time `json:"last_sync,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	Check       string    `json:"check,omitempty"`
+// resourceRow is one resource in list-resources' answer, before it is printed as text or as resourceJSON.
+type resourceRow struct {
+	ID          string
+	Name        string
+	SyncEnabled bool
+	Email       string
+	Mailbox     string
+	Problem     string
+	Linked      int
+	LastSync    time.Time
+	LastError   string
+	Check       string
 	// Foreign counts the events of other tfsync installations in the mailbox, by installation id (--check).
-	Foreign map[string]int `json:"other_installations,omitempty"`
+	Foreign map[string]int
 }
 
 // resourceJSON is one resource in list-resources' JSON (docs/json.md): every key is always there.
@@ -118,10 +118,10 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		linkedEvents[l.Mailbox][l.EventID] = true
 	}
 	settings := Settings(cfg)
-	rows := make([]ResourceRow, 0, len(resources))
+	rows := make([]resourceRow, 0, len(resources))
 	var checkErr error
 	for _, r := range resources {
-		row := ResourceRow{ID: r.ID, Name: r.Name, SyncEnabled: r.SyncEnabled, Email: r.Email}
+		row := resourceRow{ID: r.ID, Name: r.Name, SyncEnabled: r.SyncEnabled, Email: r.Email}
 		mb, skip := settings.Mailbox(r)
 		if skip != "" {
 			row.Problem = skip

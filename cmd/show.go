@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -104,23 +103,6 @@ type showAct struct {
 	Reason string `json:"reason"`
 	Held   bool   `json:"held"`
 	Error  string `json:"error"`
-}
-
-// runReport is the part of a run record's summary show reads.
-type runReport struct {
-	Report *struct {
-		Results []struct {
-			Action    string `json:"action"`
-			BookingID string `json:"booking_id"`
-			Mailbox   string `json:"mailbox"`
-			Reason    string `json:"reason"`
-			Held      bool   `json:"held"`
-			Error     string `json:"error"`
-		} `json:"results"`
-		Mailboxes []struct {
-			Mailbox string `json:"mailbox"`
-		} `json:"mailboxes"`
-	} `json:"report"`
 }
 
 func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
@@ -249,14 +231,14 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	}
 
 	// The last pass that covered the mailbox says what was held back or failed.
-	var report runReport
+	var report runSummary
 	runs, err := st.Runs(ctx, 50)
 	if err != nil {
 		return err
 	}
 	for _, r := range runs {
-		var rr runReport
-		if json.Unmarshal(r.Summary, &rr) != nil || rr.Report == nil {
+		rr := readRunSummary(r)
+		if rr.Report == nil {
 			continue
 		}
 		covers := mailbox == ""
@@ -305,7 +287,7 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 				if r.BookingID != id {
 					continue
 				}
-				a := showAct{Action: r.Action, Reason: r.Reason, Held: r.Held, Error: r.Error}
+				a := showAct{Action: string(r.Kind), Reason: r.Reason, Held: r.Held, Error: r.Error}
 				switch {
 				case r.Error != "":
 					sb.Failures = append(sb.Failures, a)

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -225,17 +224,7 @@ func buildStatus(in statusInput) *statusReport {
 		if r.Outcome != calsync.RunPass || r.Summary == nil {
 			continue
 		}
-		var sum struct {
-			Report *struct {
-				Results []struct {
-					BookingID string `json:"booking_id"`
-					Mailbox   string `json:"mailbox"`
-					Reason    string `json:"reason"`
-					Held      bool   `json:"held"`
-				} `json:"results"`
-			} `json:"report"`
-		}
-		if json.Unmarshal(r.Summary, &sum) == nil && sum.Report != nil {
+		if sum := readRunSummary(r); sum.Report != nil {
 			for _, res := range sum.Report.Results {
 				if res.Held {
 					rep.HeldBack = append(rep.HeldBack, statusHeld{BookingID: res.BookingID, Mailbox: res.Mailbox, Reason: res.Reason})
@@ -283,12 +272,7 @@ func (rep *statusReport) inZone(zone *time.Location) {
 func collapseRuns(history, recent []calsync.RunRecord, show int) []statusRun {
 	changes := map[string]int{}
 	for _, r := range recent {
-		var sum struct {
-			Report *struct {
-				Mailboxes []struct{ Created, Updated, Deleted, MovedInTF int } `json:"mailboxes"`
-			} `json:"report"`
-		}
-		if json.Unmarshal(r.Summary, &sum) == nil && sum.Report != nil {
+		if sum := readRunSummary(r); sum.Report != nil {
 			for _, m := range sum.Report.Mailboxes {
 				changes[r.ID] += m.Created + m.Updated + m.Deleted + m.MovedInTF
 			}

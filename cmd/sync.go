@@ -87,14 +87,26 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 // keepRuns is how many run records the store keeps.
 const keepRuns = 1000
 
+// runSummary is a run record's summary: what recordRun and recordUnstarted write, and status and show read back.
+// A scoped pass is recorded with its scope, so status and show can tell it from a whole pass.
+type runSummary struct {
+	Report *calsync.Report `json:"report,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Scope  []string        `json:"scope,omitempty"`
+}
+
+// readRunSummary reads a run record's summary; its report is nil when the run recorded none or it cannot be read.
+func readRunSummary(r calsync.RunRecord) runSummary {
+	var s runSummary
+	if r.Summary == nil || json.Unmarshal(r.Summary, &s) != nil {
+		return runSummary{}
+	}
+	return s
+}
+
 // recordRun keeps a history of passes for `tfsync status` and list-resources.
 func recordRun(ctx context.Context, f *Factory, p *pass, runID string, started time.Time, r *calsync.Report, runErr error) {
-	// A scoped pass is recorded with its scope, so status and show can tell it from a whole pass.
-	summary, _ := json.Marshal(struct {
-		Report *calsync.Report `json:"report,omitempty"`
-		Error  string          `json:"error,omitempty"`
-		Scope  []string        `json:"scope,omitempty"`
-	}{r, errString(runErr), p.scope})
+	summary, _ := json.Marshal(runSummary{Report: r, Error: errString(runErr), Scope: p.scope})
 	putRun(ctx, f, p.store, calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr),
 		Summary: summary, Outcome: calsync.RunPass, Error: errString(runErr)})
 	logPassEnd(ctx, r, runErr)
@@ -124,9 +136,7 @@ func recordUnstarted(ctx context.Context, f *Factory, runID string, started time
 	case errors.Is(runErr, calsync.ErrLockHeld):
 		outcome = calsync.RunLockHeld
 	}
-	summary, _ := json.Marshal(struct {
-		Error string `json:"error,omitempty"`
-	}{errString(runErr)})
+	summary, _ := json.Marshal(runSummary{Error: errString(runErr)})
 	putRun(ctx, f, st, calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr),
 		Summary: summary, Outcome: outcome, Error: errString(runErr)})
 	if outcome == calsync.RunPass {
