@@ -2,14 +2,17 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
@@ -122,15 +125,11 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	if err != nil {
 		return fmt.Errorf("read resources from TF: %w", err)
 	}
-	st, err := f.OpenStore(ctx, cfg)
+	stored, err := readShowStore(ctx, f, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	links, err := st.Links(ctx)
-	if err != nil {
-		return err
-	}
+	links := stored.links
 
 	res := showResult{TimeZone: cfg.TF.ZoneName, Bookings: []showBooking{}}
 	var resource *tf.Resource
@@ -150,7 +149,8 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 
 	// The bookings: the resource's in the sync window, and every one linked to its mailbox.
 	window := settings.Window(f.Now())
-	q := tf.Query{Window: tf.Window{Start: window.Start, End: window.End}, DefaultLength: settings.DefaultLength}
+	// Kinds as a pass reads them: without kinds TF returns no window bookings, only the linked ones.
+	q := tf.Query{Window: tf.Window{Start: window.Start, End: window.End}, Kinds: settings.Kinds, DefaultLength: settings.DefaultLength}
 	mailbox := ""
 	if resource != nil {
 		mailbox, _ = settings.Mailbox(*resource)
@@ -214,11 +214,7 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	bookingIDs = dedupSorted(bookingIDs)
 
 	if mailbox != "" {
-		states, err := st.MailboxStates(ctx)
-		if err != nil {
-			return err
-		}
-		s := states[mailbox]
+		s := stored.states[mailbox]
 		linked := 0
 		for _, l := range links {
 			if l.Mailbox == mailbox && !l.Detached {
@@ -232,11 +228,7 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 
 	// The last pass that covered the mailbox says what was held back or failed.
 	var report runSummary
-	runs, err := st.Runs(ctx, 50)
-	if err != nil {
-		return err
-	}
-	for _, r := range runs {
+	for _, r := range stored.runs {
 		rr := readRunSummary(r)
 		if rr.Report == nil {
 			continue
@@ -250,10 +242,6 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 			res.LastRun = &showRun{ID: r.ID, Started: inZone(r.StartedAt, zone), ExitCode: r.ExitCode}
 			break
 		}
-	}
-	pending, err := st.PendingCreates(ctx)
-	if err != nil {
-		return err
 	}
 
 	for _, id := range bookingIDs {
@@ -277,7 +265,7 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 				}
 			}
 		}
-		for _, p := range pending {
+		for _, p := range stored.pending {
 			if p.BookingID == id {
 				sb.Pending = append(sb.Pending, showAct{Action: "create", Reason: "sent to " + p.Mailbox + " but not confirmed: the next pass looks for it before creating again"})
 			}
@@ -306,6 +294,40 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	}
 	printShow(p.Text(), &res, zone)
 	return nil
+}
+
+// showStore is what show reads from the state store.
+type showStore struct {
+	links   map[string]calsync.Link
+	states  map[string]calsync.MailboxState
+	runs    []calsync.RunRecord // the newest, whose reports say what was held back or failed
+	pending []calsync.Pending
+}
+
+// readShowStore reads the store read-only, as status and list-resources do: show run as another account must not
+// create or migrate the store the scheduler writes. Before the first pass there is none, and nothing is linked.
+func readShowStore(ctx context.Context, f *Factory, cfg *config.Config) (showStore, error) {
+	stored := showStore{links: map[string]calsync.Link{}, states: map[string]calsync.MailboxState{}}
+	st, err := f.OpenStoreReadOnly(ctx, cfg)
+	if errors.Is(err, calsync.ErrStoreMissing) {
+		zerolog.Ctx(ctx).Warn().Str("path", cfg.State.Path).Msg("no state store yet: no sync pass has run with this configuration, so nothing is linked")
+		return stored, nil
+	}
+	if err != nil {
+		return stored, err
+	}
+	defer st.Close()
+	if stored.links, err = st.Links(ctx); err != nil {
+		return stored, err
+	}
+	if stored.states, err = st.MailboxStates(ctx); err != nil {
+		return stored, err
+	}
+	if stored.runs, err = st.Runs(ctx, 50); err != nil {
+		return stored, err
+	}
+	stored.pending, err = st.PendingCreates(ctx)
+	return stored, err
 }
 
 func showState(b showBooking) string {
