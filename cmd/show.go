@@ -340,6 +340,10 @@ func showState(b showBooking) string {
 		return b.Pending[0].Action + " pending"
 	case b.Detached:
 		return "detached: no longer synced to this calendar"
+	case !b.Linked && b.TFStatus == string(tf.StatusCancelled):
+		return "cancelled in TF: not synced"
+	case !b.Linked && b.TFStatus == string(tf.StatusDone):
+		return "done in TF: not synced"
 	case !b.Linked && b.TF != nil:
 		return "not in the calendar yet"
 	case b.Linked && b.TF == nil:
