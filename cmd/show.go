@@ -2,17 +2,14 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"tfsync/cmd/config"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
@@ -125,7 +122,8 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	if err != nil {
 		return fmt.Errorf("read resources from TF: %w", err)
 	}
-	stored, err := readShowStore(ctx, f, cfg)
+	// The newest runs' reports say what the last pass that covered the mailbox held back or could not apply.
+	stored, err := readStoredState(ctx, f, cfg, 50)
 	if err != nil {
 		return err
 	}
@@ -294,40 +292,6 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	}
 	printShow(p.Text(), &res, zone)
 	return nil
-}
-
-// showStore is what show reads from the state store.
-type showStore struct {
-	links   map[string]calsync.Link
-	states  map[string]calsync.MailboxState
-	runs    []calsync.RunRecord // the newest, whose reports say what was held back or failed
-	pending []calsync.Pending
-}
-
-// readShowStore reads the store read-only, as status and list-resources do: show run as another account must not
-// create or migrate the store the scheduler writes. Before the first pass there is none, and nothing is linked.
-func readShowStore(ctx context.Context, f *Factory, cfg *config.Config) (showStore, error) {
-	stored := showStore{links: map[string]calsync.Link{}, states: map[string]calsync.MailboxState{}}
-	st, err := f.OpenStoreReadOnly(ctx, cfg)
-	if errors.Is(err, calsync.ErrStoreMissing) {
-		zerolog.Ctx(ctx).Warn().Str("path", cfg.State.Path).Msg("no state store yet: no sync pass has run with this configuration, so nothing is linked")
-		return stored, nil
-	}
-	if err != nil {
-		return stored, err
-	}
-	defer st.Close()
-	if stored.links, err = st.Links(ctx); err != nil {
-		return stored, err
-	}
-	if stored.states, err = st.MailboxStates(ctx); err != nil {
-		return stored, err
-	}
-	if stored.runs, err = st.Runs(ctx, 50); err != nil {
-		return stored, err
-	}
-	stored.pending, err = st.PendingCreates(ctx)
-	return stored, err
 }
 
 func showState(b showBooking) string {
