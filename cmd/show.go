@@ -133,15 +133,8 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	var resource *tf.Resource
 	var bookingIDs []string
 	if opts.Resource != "" {
-		want := strings.TrimSpace(opts.Resource)
-		for i, r := range resources {
-			if r.ID == want || (r.Email != "" && strings.EqualFold(strings.TrimSpace(r.Email), want)) {
-				resource = &resources[i]
-				break
-			}
-		}
-		if resource == nil {
-			return &usageError{fmt.Sprintf("TF has no resource with id or e-mail %q: see 'tfsync list-resources' (Inställningar -> Grunddata -> Resurser)", want)}
+		if resource = findResource(resources, opts.Resource); resource == nil {
+			return &usageError{fmt.Sprintf("TF has no resource with id or e-mail %q: see 'tfsync list-resources' (Inställningar -> Grunddata -> Resurser)", strings.TrimSpace(opts.Resource))}
 		}
 	}
 
@@ -212,30 +205,13 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	bookingIDs = dedupSorted(bookingIDs)
 
 	if mailbox != "" {
-		s := stored.states[mailbox]
-		linked := 0
-		for _, l := range links {
-			if l.Mailbox == mailbox && !l.Detached {
-				linked++
-			}
-		}
-		res.Mailbox = &showMailbox{Mailbox: mailbox, LastSync: inZone(s.LastSync, zone), LastError: s.LastError,
-			LastErrorAt: inZone(s.LastErrorAt, zone), ConsecutiveFailures: s.ConsecutiveFailures, HeldDeletes: s.HeldDeletes,
-			LinkedEvents: linked}
+		res.Mailbox = showMailboxOf(mailbox, stored, zone)
 	}
 
 	// The last pass that covered the mailbox says what was held back or failed.
 	var report runSummary
 	for _, r := range stored.runs {
-		rr := readRunSummary(r)
-		if rr.Report == nil {
-			continue
-		}
-		covers := mailbox == ""
-		for _, m := range rr.Report.Mailboxes {
-			covers = covers || m.Mailbox == mailbox
-		}
-		if covers {
+		if rr := readRunSummary(r); rr.Report != nil && rr.covers(mailbox) {
 			report = rr
 			res.LastRun = &showRun{ID: r.ID, Started: inZone(r.StartedAt, zone), ExitCode: r.ExitCode}
 			break
@@ -243,47 +219,7 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	}
 
 	for _, id := range bookingIDs {
-		sb := showBooking{BookingID: id, Pending: []showAct{}, Failures: []showAct{}}
-		if b, ok := byID[id]; ok {
-			sb.Kind, sb.Title, sb.TFStatus = string(b.Kind), b.Title, string(b.Status)
-			span := spanJSON(b.Start, b.End, b.AllDay, zone)
-			sb.TF, sb.tfSpan = &span, b
-		}
-		sb.Mailbox = mailbox
-		if l, ok := links[id]; ok {
-			sb.Linked, sb.Detached, sb.EventID, sb.Mailbox, sb.link = true, l.Detached, l.EventID, l.Mailbox, l
-			span := spanJSON(l.EvStart, l.EvEnd, l.AllDay, zone)
-			sb.Calendar = &span
-			sb.LastWritten = inZone(l.UpdatedAt, zone)
-			if b, ok := byID[id]; ok {
-				sb.InStep = b.AllDay == l.AllDay && b.Start.Equal(l.EvStart) && b.End.Equal(l.EvEnd)
-				if b.AllDay && l.AllDay {
-					sb.InStep = b.Start.In(zone).Format("2006-01-02") == l.EvStart.In(zone).Format("2006-01-02") &&
-						b.End.In(zone).Format("2006-01-02") == l.EvEnd.In(zone).Format("2006-01-02")
-				}
-			}
-		}
-		for _, p := range stored.pending {
-			if p.BookingID == id {
-				sb.Pending = append(sb.Pending, showAct{Action: "create", Reason: "sent to " + p.Mailbox + " but not confirmed: the next pass looks for it before creating again"})
-			}
-		}
-		if report.Report != nil {
-			for _, r := range report.Report.Results {
-				if r.BookingID != id {
-					continue
-				}
-				a := showAct{Action: string(r.Kind), Reason: r.Reason, Held: r.Held, Error: r.Error}
-				switch {
-				case r.Error != "":
-					sb.Failures = append(sb.Failures, a)
-				case r.Held:
-					sb.Pending = append(sb.Pending, a)
-				}
-			}
-		}
-		sb.state = showState(sb)
-		res.Bookings = append(res.Bookings, sb)
+		res.Bookings = append(res.Bookings, showBookingOf(id, byID, mailbox, stored, report, zone))
 	}
 
 	p := f.printer()
@@ -292,6 +228,85 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	}
 	printShow(p.Text(), &res, zone)
 	return nil
+}
+
+// findResource finds a resource by its TF id or its e-mail address (in any case); nil when TF has none.
+func findResource(resources []tf.Resource, idOrEmail string) *tf.Resource {
+	want := strings.TrimSpace(idOrEmail)
+	for i, r := range resources {
+		if r.ID == want || (r.Email != "" && strings.EqualFold(strings.TrimSpace(r.Email), want)) {
+			return &resources[i]
+		}
+	}
+	return nil
+}
+
+// covers reports whether the run's pass read mailbox; any pass covers "" (a booking without a mailbox).
+func (s runSummary) covers(mailbox string) bool {
+	covers := mailbox == ""
+	for _, m := range s.Report.Mailboxes {
+		covers = covers || m.Mailbox == mailbox
+	}
+	return covers
+}
+
+// showMailboxOf is what the store has for one mailbox.
+func showMailboxOf(mailbox string, stored storedState, zone *time.Location) *showMailbox {
+	s := stored.states[mailbox]
+	linked := 0
+	for _, l := range stored.links {
+		if l.Mailbox == mailbox && !l.Detached {
+			linked++
+		}
+	}
+	return &showMailbox{Mailbox: mailbox, LastSync: inZone(s.LastSync, zone), LastError: s.LastError,
+		LastErrorAt: inZone(s.LastErrorAt, zone), ConsecutiveFailures: s.ConsecutiveFailures, HeldDeletes: s.HeldDeletes,
+		LinkedEvents: linked}
+}
+
+// showBookingOf is one booking as TF (byID), the store and the last pass's report (report) have it.
+func showBookingOf(id string, byID map[string]tf.Booking, mailbox string, stored storedState, report runSummary, zone *time.Location) showBooking {
+	sb := showBooking{BookingID: id, Pending: []showAct{}, Failures: []showAct{}}
+	if b, ok := byID[id]; ok {
+		sb.Kind, sb.Title, sb.TFStatus = string(b.Kind), b.Title, string(b.Status)
+		span := spanJSON(b.Start, b.End, b.AllDay, zone)
+		sb.TF, sb.tfSpan = &span, b
+	}
+	sb.Mailbox = mailbox
+	if l, ok := stored.links[id]; ok {
+		sb.Linked, sb.Detached, sb.EventID, sb.Mailbox, sb.link = true, l.Detached, l.EventID, l.Mailbox, l
+		span := spanJSON(l.EvStart, l.EvEnd, l.AllDay, zone)
+		sb.Calendar = &span
+		sb.LastWritten = inZone(l.UpdatedAt, zone)
+		if b, ok := byID[id]; ok {
+			sb.InStep = b.AllDay == l.AllDay && b.Start.Equal(l.EvStart) && b.End.Equal(l.EvEnd)
+			if b.AllDay && l.AllDay {
+				sb.InStep = b.Start.In(zone).Format("2006-01-02") == l.EvStart.In(zone).Format("2006-01-02") &&
+					b.End.In(zone).Format("2006-01-02") == l.EvEnd.In(zone).Format("2006-01-02")
+			}
+		}
+	}
+	for _, p := range stored.pending {
+		if p.BookingID == id {
+			sb.Pending = append(sb.Pending, showAct{Action: "create", Reason: "sent to " + p.Mailbox + " but not confirmed: the next pass looks for it before creating again"})
+		}
+	}
+	if report.Report != nil {
+		for _, r := range report.Report.Results {
+			if r.BookingID != id {
+				continue
+			}
+			a := showAct{Action: string(r.Kind), Reason: r.Reason, Held: r.Held, Error: r.Error}
+			switch {
+			case r.Error != "":
+				sb.Failures = append(sb.Failures, a)
+			case r.Held:
+				sb.Pending = append(sb.Pending, a)
+			}
+		}
+	}
+	sb.state = showState(sb)
+	return sb
 }
 
 func showState(b showBooking) string {
