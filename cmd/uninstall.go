@@ -145,49 +145,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 		defer c.Close()
 	}
 
-	// What to remove: every linked event, and (once events carry this installation's id) every event stamped with
-	// it in the mailboxes tfsync may contact, linked or not.
-	byMailbox := map[string][]uninstallTarget{}
-	for _, l := range links {
-		byMailbox[l.Mailbox] = append(byMailbox[l.Mailbox], uninstallTarget{BookingID: l.BookingID, EventID: l.EventID, Linked: true})
-	}
-	if installation != "" {
-		swept := map[string]bool{}
-		for mb := range byMailbox {
-			swept[mb] = true
-		}
-		for _, r := range resources {
-			if mb, skip := settings.Mailbox(r); skip == "" {
-				swept[mb] = true
-			}
-		}
-		var reqs []exchange.ReadRequest
-		w := settings.Window(f.Now())
-		// History stays in calendars after its link is retired: look back two years.
-		w.Start = w.Start.AddDate(-2, 0, 0)
-		for mb := range swept {
-			if settings.DomainAllowed(mb) {
-				reqs = append(reqs, exchange.ReadRequest{Mailbox: mb, Window: w})
-			}
-		}
-		sort.Slice(reqs, func(i, j int) bool { return reqs[i].Mailbox < reqs[j].Mailbox })
-		linkedIDs := map[string]bool{}
-		for _, l := range links {
-			linkedIDs[l.Mailbox+"\x00"+l.EventID] = true
-		}
-		for _, rr := range cal.Read(ctx, reqs) {
-			if rr.Err != nil {
-				res.NotRemoved = append(res.NotRemoved, uninstallFailure{Mailbox: rr.Mailbox,
-					Reason: "the calendar could not be read to look for unlinked events of this installation: " + rr.Err.Error()})
-				continue
-			}
-			for _, ev := range rr.Events {
-				if ev.BookingID != "" && ev.InstallationID == installation && !linkedIDs[rr.Mailbox+"\x00"+ev.ID] {
-					byMailbox[rr.Mailbox] = append(byMailbox[rr.Mailbox], uninstallTarget{BookingID: ev.BookingID, EventID: ev.ID})
-				}
-			}
-		}
-	}
+	byMailbox := uninstallTargets(ctx, cal, settings, f.Now(), links, resources, installation, &res)
 	names := make([]string, 0, len(byMailbox))
 	for mb := range byMailbox {
 		names = append(names, mb)
@@ -199,39 +157,18 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 		res.Mailboxes = append(res.Mailboxes, uninstallMailbox{Mailbox: mb, Events: len(byMailbox[mb])})
 		total += len(byMailbox[mb])
 	}
+	// Only to offer dropping them: a TF database whose tables cannot be listed gets no such question, and
+	// --drop-tf-tables reports the error itself.
 	ownTables, _ := tf.OwnTables(ctx, cfg.TF.Database)
 
 	// The plan, then the confirmation.
+	// A notice that cannot be read counts as none: marking the uninstall below writes to the same store and says
+	// what is wrong with it.
 	_, state, resuming, _ := uninstallState(st)
-	if resuming {
-		fmt.Fprintf(w, "Resuming an uninstall started %s.\n", state)
-	}
-	fmt.Fprintf(w, "tfsync uninstall removes %d events this installation wrote, from %d mailboxes:\n", total, len(names))
-	t := newTable(w, "MAILBOX", "EVENTS")
-	for _, m := range res.Mailboxes {
-		t.Row(m.Mailbox, m.Events)
-	}
-	t.Flush()
-	if installation != "" {
-		fmt.Fprintf(w, "Each event is checked first: only one carrying its booking id and this installation's id (%s), or no installation id (written before ids), is removed.\n", installation)
-	} else {
-		fmt.Fprintf(w, "Each event is checked first: only one carrying the booking id this installation linked it to is removed.\n")
-	}
-	fmt.Fprintf(w, "Left untouched: %s.\n", res.LeftUntouched)
-	fmt.Fprintf(w, "Then the state store %s is moved aside.\n", cfg.State.Path)
-	dropTables := opts.DropTFTables
-	if !opts.Yes {
-		if !f.IO.InTTY {
-			return &usageError{"uninstall changes every technician's calendar: run it on a terminal to confirm, or give --yes"}
-		}
-		in := bufio.NewReader(f.IO.In)
-		if !uninstallAsk(w, in, "Type yes to remove these events: ", "yes") {
-			return &usageError{"uninstall not confirmed: nothing was changed"}
-		}
-		if len(ownTables) > 0 && !dropTables {
-			dropTables = uninstallAsk(w, in, fmt.Sprintf("Also drop tfsync's own tables in TF's database (%s)? TF's own tables are kept. [y/N] ",
-				strings.Join(ownTables, ", ")), "y", "yes")
-		}
+	printUninstallPlan(w, &res, total, installation, cfg.State.Path, state, resuming)
+	dropTables, err := confirmUninstall(f, w, opts, ownTables)
+	if err != nil {
+		return err
 	}
 	res.Confirmed = true
 
@@ -299,6 +236,97 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	res.StoreMovedTo, res.Complete = moved, true
 	fmt.Fprintf(w, "Moved the state store to %s. tfsync is uninstalled: remove its scheduled task and files when you like.\n", moved)
 	return nil
+}
+
+// uninstallTargets lists what to remove: every linked event, and (once events carry this installation's id) every
+// event stamped with it in the mailboxes tfsync may contact, linked or not. A calendar that cannot be read to look
+// for those goes into res as not removed.
+func uninstallTargets(ctx context.Context, cal exchange.Calendar, settings calsync.Settings, now time.Time,
+	links map[string]calsync.Link, resources []tf.Resource, installation string, res *uninstallResult) map[string][]uninstallTarget {
+	byMailbox := map[string][]uninstallTarget{}
+	for _, l := range links {
+		byMailbox[l.Mailbox] = append(byMailbox[l.Mailbox], uninstallTarget{BookingID: l.BookingID, EventID: l.EventID, Linked: true})
+	}
+	if installation != "" {
+		swept := map[string]bool{}
+		for mb := range byMailbox {
+			swept[mb] = true
+		}
+		for _, r := range resources {
+			if mb, skip := settings.Mailbox(r); skip == "" {
+				swept[mb] = true
+			}
+		}
+		var reqs []exchange.ReadRequest
+		w := settings.Window(now)
+		// History stays in calendars after its link is retired: look back two years.
+		w.Start = w.Start.AddDate(-2, 0, 0)
+		for mb := range swept {
+			if settings.DomainAllowed(mb) {
+				reqs = append(reqs, exchange.ReadRequest{Mailbox: mb, Window: w})
+			}
+		}
+		sort.Slice(reqs, func(i, j int) bool { return reqs[i].Mailbox < reqs[j].Mailbox })
+		type eventKey struct{ mailbox, eventID string }
+		linkedIDs := map[eventKey]bool{}
+		for _, l := range links {
+			linkedIDs[eventKey{l.Mailbox, l.EventID}] = true
+		}
+		for _, rr := range cal.Read(ctx, reqs) {
+			if rr.Err != nil {
+				res.NotRemoved = append(res.NotRemoved, uninstallFailure{Mailbox: rr.Mailbox,
+					Reason: "the calendar could not be read to look for unlinked events of this installation: " + rr.Err.Error()})
+				continue
+			}
+			for _, ev := range rr.Events {
+				if ev.BookingID != "" && ev.InstallationID == installation && !linkedIDs[eventKey{rr.Mailbox, ev.ID}] {
+					byMailbox[rr.Mailbox] = append(byMailbox[rr.Mailbox], uninstallTarget{BookingID: ev.BookingID, EventID: ev.ID})
+				}
+			}
+		}
+	}
+	return byMailbox
+}
+
+// printUninstallPlan shows what uninstall will remove, and what it leaves, before it asks.
+func printUninstallPlan(w io.Writer, res *uninstallResult, total int, installation, storePath, startedAt string, resuming bool) {
+	if resuming {
+		fmt.Fprintf(w, "Resuming an uninstall started %s.\n", startedAt)
+	}
+	fmt.Fprintf(w, "tfsync uninstall removes %d events this installation wrote, from %d mailboxes:\n", total, len(res.Mailboxes))
+	t := newTable(w, "MAILBOX", "EVENTS")
+	for _, m := range res.Mailboxes {
+		t.Row(m.Mailbox, m.Events)
+	}
+	t.Flush()
+	if installation != "" {
+		fmt.Fprintf(w, "Each event is checked first: only one carrying its booking id and this installation's id (%s), or no installation id (written before ids), is removed.\n", installation)
+	} else {
+		fmt.Fprintf(w, "Each event is checked first: only one carrying the booking id this installation linked it to is removed.\n")
+	}
+	fmt.Fprintf(w, "Left untouched: %s.\n", res.LeftUntouched)
+	fmt.Fprintf(w, "Then the state store %s is moved aside.\n", storePath)
+}
+
+// confirmUninstall asks on a terminal, unless --yes: first to remove the events, then whether to drop tfsync's own
+// tables in TF (ownTables) too. It returns whether to drop them.
+func confirmUninstall(f *Factory, w io.Writer, opts *UninstallOptions, ownTables []string) (bool, error) {
+	dropTables := opts.DropTFTables
+	if opts.Yes {
+		return dropTables, nil
+	}
+	if !f.IO.InTTY {
+		return false, &usageError{"uninstall changes every technician's calendar: run it on a terminal to confirm, or give --yes"}
+	}
+	in := bufio.NewReader(f.IO.In)
+	if !uninstallAsk(w, in, "Type yes to remove these events: ", "yes") {
+		return false, &usageError{"uninstall not confirmed: nothing was changed"}
+	}
+	if len(ownTables) > 0 && !dropTables {
+		dropTables = uninstallAsk(w, in, fmt.Sprintf("Also drop tfsync's own tables in TF's database (%s)? TF's own tables are kept. [y/N] ",
+			strings.Join(ownTables, ", ")), "y", "yes")
+	}
+	return dropTables, nil
 }
 
 func uninstallState(st *calsync.Store) (time.Time, string, bool, error) {
