@@ -129,20 +129,12 @@ type statusInput struct {
 func gatherStatus(ctx context.Context, f *Factory, cfg *config.Config, st *calsync.Store, opts *StatusOptions) (statusInput, error) {
 	now := f.Now()
 	in := statusInput{now: now, zone: cfg.TF.TimeZone, zoneName: cfg.TF.ZoneName, maxAge: opts.MaxAge, show: opts.Runs}
-	var err error
+	stored, err := readState(ctx, st, opts.Runs)
+	if err != nil {
+		return in, err
+	}
+	in.recent, in.states, in.links, in.problems = stored.runs, stored.states, stored.links, stored.problems
 	if in.history, err = st.RunHistory(ctx, 0); err != nil {
-		return in, err
-	}
-	if in.recent, err = st.Runs(ctx, opts.Runs); err != nil {
-		return in, err
-	}
-	if in.states, err = st.MailboxStates(ctx); err != nil {
-		return in, err
-	}
-	if in.links, err = st.Links(ctx); err != nil {
-		return in, err
-	}
-	if in.problems, err = st.BookingProblems(ctx); err != nil {
 		return in, err
 	}
 	if in.lock, err = calsync.ProbeRunLock(cfg.State.Path, now, lockStaleAfter); err != nil {

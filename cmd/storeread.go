@@ -10,7 +10,7 @@ import (
 	calsync "tfsync/sync"
 )
 
-// storedState is what the read-only commands (show, list-resources) read from the state store.
+// storedState is what the read-only commands (status, show, list-resources) read from the state store.
 type storedState struct {
 	links    map[string]calsync.Link
 	states   map[string]calsync.MailboxState
@@ -33,6 +33,14 @@ func readStoredState(ctx context.Context, f *Factory, cfg *config.Config, runs i
 		return s, err
 	}
 	defer st.Close()
+	return readState(ctx, st, runs)
+}
+
+// readState reads the links, the mailboxes' states, the booking problems, the unconfirmed creates and the newest
+// runs runs from an open store.
+func readState(ctx context.Context, st *calsync.Store, runs int) (storedState, error) {
+	var s storedState
+	var err error
 	if s.links, err = st.Links(ctx); err != nil {
 		return s, err
 	}
