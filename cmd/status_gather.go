@@ -288,16 +288,12 @@ func collapseRuns(history, recent []calsync.RunRecord, show int) []statusRun {
 	return out
 }
 
-// assessHealth makes the headline and the exit code of status --check.
-func assessHealth(in statusInput, rep *statusReport) statusHealth {
-	h := statusHealth{MaxAgeMinutes: in.maxAge.Minutes()}
-	at := func(t time.Time) string { return statusShortTime(t, in.now, in.zone) }
-
-	// The passes that ran, newest first. A run still marked running is the one holding the lock, when it is
-	// held, or else one that was killed before it could record how it ended.
+// passesOf lists the passes that ran, newest first. A run still marked running is the one holding the lock, when
+// it is held (lockHeld), or else one that was killed before it could record how it ended.
+func passesOf(history []calsync.RunRecord, lockHeld bool) []calsync.RunRecord {
 	var passes []calsync.RunRecord
-	current := in.lock != nil
-	for _, r := range in.history {
+	current := lockHeld
+	for _, r := range history {
 		switch {
 		case r.Outcome == calsync.RunLockHeld:
 			continue
@@ -316,6 +312,15 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 		}
 		passes = append(passes, r)
 	}
+	return passes
+}
+
+// assessHealth makes the headline and the exit code of status --check.
+func assessHealth(in statusInput, rep *statusReport) statusHealth {
+	h := statusHealth{MaxAgeMinutes: in.maxAge.Minutes()}
+	at := func(t time.Time) string { return statusShortTime(t, in.now, in.zone) }
+
+	passes := passesOf(in.history, in.lock != nil)
 	var lastGood *calsync.RunRecord
 	for i := range passes {
 		if passes[i].ExitCode == ExitOK {
