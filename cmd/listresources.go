@@ -102,9 +102,7 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		if err != nil {
 			return err
 		}
-		if c, ok := cal.(interface{ Close() error }); ok {
-			defer c.Close()
-		}
+		defer cal.Close()
 		for i := range rows {
 			if !rows[i].SyncEnabled || rows[i].Mailbox == "" {
 				continue

@@ -38,8 +38,8 @@ func (p *pass) Close() {
 	if p.store != nil {
 		p.store.Close()
 	}
-	if c, ok := p.cal.(interface{ Close() error }); ok {
-		c.Close()
+	if p.cal != nil {
+		p.cal.Close()
 	}
 	if p.lock != nil {
 		p.lock.Release()

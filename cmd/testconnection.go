@@ -139,9 +139,7 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 	if !list.add("calendar backend", err, cfg.Exchange.Mode) {
 		return connErr(list.firstError())
 	}
-	if c, ok := cal.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer cal.Close()
 	if ch, ok := cal.(exchange.Checker); ok {
 		if !list.add("credentials", explainExpired(cfg, f.Now(), ch.CheckCredentials(ctx)), credentialsOK(cfg)) {
 			return connErr(list.firstError())

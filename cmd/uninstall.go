@@ -138,9 +138,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	if err != nil {
 		return err
 	}
-	if c, ok := cal.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer cal.Close()
 
 	byMailbox := uninstallTargets(ctx, cal, settings, f.Now(), links, resources, installation, &res)
 	names := make([]string, 0, len(byMailbox))

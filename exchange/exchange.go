@@ -173,15 +173,15 @@ type Calendar interface {
 
 	// CheckAccess verifies that tfsync can read and write the mailbox's calendar. The error explains what to fix.
 	CheckAccess(ctx context.Context, mailbox string) error
+
+	// Close releases what the backend holds open between requests (idle connections), so that a process running
+	// several passes (the demo, the benchmarks, the tests) does not keep one pass's connections after it. The
+	// backend stays usable.
+	Close() error
 }
 
 // Checker is implemented by backends that can check their credentials without naming a mailbox
 // (test-connection's first step).
 type Checker interface {
 	CheckCredentials(ctx context.Context) error
-}
-
-// Namer is implemented by backends to name themselves in logs ("graph", "ews", "emulator").
-type Namer interface {
-	Name() string
 }

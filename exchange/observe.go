@@ -74,3 +74,19 @@ func NoteReadDone(ctx context.Context, mailbox string) {
 		done(mailbox)
 	}
 }
+
+// Sleep waits d or until ctx ends: the backends' default pause between retries (their Options.Sleep, which tests
+// replace to record the pauses instead of waiting them).
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -333,9 +333,7 @@ func (w *benchWorld) pass(b *testing.B) *calsync.Report {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if c, ok := cal.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer cal.Close()
 	eng := &calsync.Engine{Source: src, Calendar: cal, Store: store, Settings: benchSettings(), Now: clock,
 		RunID: "bench", Full: w.run.mode == "naive", Concurrency: 8}
 	r, err := eng.Sync(ctx)

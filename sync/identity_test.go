@@ -155,9 +155,7 @@ func (in *idInstall) pass(force bool) (*calsync.Report, error) {
 	settings := in.settings
 	settings.InstallationID = in.id
 	cal := in.calendar()
-	if c, ok := cal.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer cal.Close()
 	eng := &calsync.Engine{Source: src, Calendar: cal, Store: store, Settings: settings, Now: in.w.clock.Now,
 		RunID: fmt.Sprintf("%s-%d", in.name, in.passes), Force: force, Full: in.full}
 	logger := zerolog.New(in.log).Level(zerolog.InfoLevel).With().Str("run_id", eng.RunID).Logger()

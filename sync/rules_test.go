@@ -85,9 +85,7 @@ func (r *rulesRig) passCtx(ctx context.Context) (*calsync.Report, int) {
 	}
 	defer src.Close()
 	cal := r.calendar()
-	if c, ok := cal.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
+	defer cal.Close()
 	eng := &calsync.Engine{Source: src, Calendar: cal, Store: store, Settings: r.settings, Now: r.clock.Now,
 		RunID: fmt.Sprintf("pass-%d", r.passes), Full: r.full}
 	r.full = false

@@ -81,11 +81,10 @@ func New(opts Options) *Emulator {
 var (
 	_ exchange.Calendar = (*Emulator)(nil)
 	_ exchange.Checker  = (*Emulator)(nil)
-	_ exchange.Namer    = (*Emulator)(nil)
 )
 
-// Name implements exchange.Namer.
-func (e *Emulator) Name() string { return "emulator" }
+// Close implements exchange.Calendar. The core holds no connections.
+func (e *Emulator) Close() error { return nil }
 
 // Operation names the core's Calendar passes to the fault hook and counts in Requests.
 const (

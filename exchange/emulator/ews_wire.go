@@ -100,17 +100,6 @@ func (n *ewsNode) child(ns, local string) *ewsNode {
 	return nil
 }
 
-// children returns the child elements with the name.
-func (n *ewsNode) children(ns, local string) []*ewsNode {
-	var out []*ewsNode
-	for _, k := range n.kids {
-		if k.name.Space == ns && k.name.Local == local {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // value is the element's text without surrounding white space.
 func (n *ewsNode) value() string { return strings.TrimSpace(n.text) }
 
@@ -126,8 +115,6 @@ type ewsFault struct {
 	// plain answers with IIS's own page instead of SOAP (an unavailable application pool: writeIISUnavailable).
 	plain bool
 }
-
-func (f *ewsFault) Error() string { return f.code + ": " + f.message }
 
 // ewsSchemaFault is Exchange's answer to a request its schema validation rejects.
 func ewsSchemaFault(n *ewsNode, format string, args ...any) *ewsFault {

@@ -779,13 +779,3 @@ func marshalNoEscape(v any) ([]byte, error) {
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
-
-// get returns a field's value, for tests and the batch.
-func (o orderedJSON) get(key string) (any, bool) {
-	for _, f := range o {
-		if f.key == key {
-			return f.value, true
-		}
-	}
-	return nil, false
-}

@@ -52,7 +52,7 @@ func TestGoldenWireShapes(t *testing.T) {
 				t.Fatalf("body %s: %v", got, err)
 			}
 			pretty.WriteByte('\n')
-			path := filepath.Join("..", "..", "testdata", "graph", name+".json")
+			path := filepath.Join("testdata", "graph", name+".json")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 					t.Fatal(err)

@@ -37,7 +37,9 @@ const defaultTimeout = 100 * time.Second
 // CA in tests, the system's trust store otherwise) with HTTP/2 turned off, since go-ntlmssp's handshake fails over
 // HTTP/2 (the server answers HTTP_1_1_REQUIRED). A caller's RoundTripper that is not an *http.Transport is shared
 // as it is. Redirects are not followed: a POST redirected to a login page is a wrong URL, and the error says so.
-func newHTTPClients(base *http.Client, auth string, n int) []*http.Client {
+// The transports cloned here are returned as idle too, for Client.Close.
+func newHTTPClients(base *http.Client, auth string, n int) (clients []*http.Client,
+	idle []interface{ CloseIdleConnections() }) {
 	var rt http.RoundTripper = http.DefaultTransport
 	timeout := defaultTimeout
 	if base != nil {
@@ -48,7 +50,7 @@ func newHTTPClients(base *http.Client, auth string, n int) []*http.Client {
 			timeout = base.Timeout
 		}
 	}
-	clients := make([]*http.Client, n)
+	clients = make([]*http.Client, n)
 	for i := range clients {
 		crt := rt
 		if t, ok := rt.(*http.Transport); ok {
@@ -61,6 +63,7 @@ func newHTTPClients(base *http.Client, auth string, n int) []*http.Client {
 			t.MaxConnsPerHost = 1
 			t.MaxIdleConnsPerHost = 1
 			crt = t
+			idle = append(idle, t)
 		}
 		crt = recordingTransport{crt}
 		if auth == AuthNTLM {
@@ -74,7 +77,7 @@ func newHTTPClients(base *http.Client, auth string, n int) []*http.Client {
 			},
 		}
 	}
-	return clients
+	return clients, idle
 }
 
 // recordingTransport notes the transport errors of each step of a request in the request's context.

@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +18,8 @@ import (
 	"tfsync/exchange"
 )
 
-// Options configure a Client.
+// Options configure a Client. New trusts them: the configuration has validated what the admin wrote (the URL with
+// exchange.CheckURL, the credentials, auth and access), so New checks only what would be a programming error.
 type Options struct {
 	URL      string // the EWS endpoint, e.g. https://mail.example.com/EWS/Exchange.asmx
 	Username string // DOMAIN\user or user@domain
@@ -51,29 +50,27 @@ type Client struct {
 	impersonate bool
 	zone        *time.Location
 
-	clients chan *http.Client // MaxConcurrency clients, one per request in flight (see newHTTPClients)
-	noOr    atomic.Bool       // the server refused an Or restriction once; FindItem asks one booking id at a time
+	clients chan *http.Client                     // MaxConcurrency clients, one per request in flight (see newHTTPClients)
+	idle    []interface{ CloseIdleConnections() } // their transports, which Close closes
+	noOr    atomic.Bool                           // the server refused an Or restriction once; FindItem asks one booking id at a time
 
 	mu    sync.Mutex
 	slots map[string]chan struct{} // per mailbox (lower-case): one token per request in flight
+
+	// slotWait, when set (by tests), is called with the mailbox (lower-case) each time a call finds all of the
+	// mailbox's tokens taken and is about to wait for one: the handshake that proves serialisation without timing.
+	slotWait func(mailbox string)
 }
 
 var (
 	_ exchange.Calendar = (*Client)(nil)
 	_ exchange.Checker  = (*Client)(nil)
-	_ exchange.Namer    = (*Client)(nil)
 )
 
-// New checks opts and returns a client. It sends nothing; CheckCredentials does.
+// New returns a client for opts, filling in defaults. It sends nothing; CheckCredentials does.
 func New(opts Options) (*Client, error) {
-	if err := CheckURL(opts.URL); err != nil {
-		return nil, err
-	}
-	if opts.Username == "" {
-		return nil, errors.New("ews: username is missing: set [exchange.ews] username (DOMAIN\\user or user@domain)")
-	}
-	if opts.Password == "" {
-		return nil, errors.New("ews: password is missing: set [exchange.ews] password")
+	if opts.URL == "" {
+		return nil, errors.New("ews: Options.URL is empty")
 	}
 	switch opts.Auth {
 	case "":
@@ -100,7 +97,7 @@ func New(opts Options) (*Client, error) {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = defaultSleep
+		opts.Sleep = exchange.Sleep
 	}
 	if opts.PerMailbox <= 0 {
 		opts.PerMailbox = 1
@@ -115,53 +112,21 @@ func New(opts Options) (*Client, error) {
 		clients:     make(chan *http.Client, opts.MaxConcurrency),
 		slots:       map[string]chan struct{}{},
 	}
-	for _, hc := range newHTTPClients(opts.HTTPClient, opts.Auth, opts.MaxConcurrency) {
+	hcs, idle := newHTTPClients(opts.HTTPClient, opts.Auth, opts.MaxConcurrency)
+	c.idle = idle
+	for _, hc := range hcs {
 		c.clients <- hc
 	}
 	return c, nil
 }
 
-// CheckURL checks an EWS endpoint URL: https (http only on a loopback host) and a path ending in .asmx, since
-// tfsync talks to the endpoint directly instead of through Autodiscover.
-func CheckURL(raw string) error {
-	const example = "e.g. https://mail.example.com/EWS/Exchange.asmx"
-	if strings.TrimSpace(raw) == "" {
-		return fmt.Errorf("the EWS url is missing: set [exchange.ews] url to the server's EWS endpoint, %s", example)
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("the EWS url %q is not a valid URL: %s", raw, example)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-	case "http":
-		if !loopback(u.Hostname()) {
-			return fmt.Errorf("the EWS url %q must use https: http is accepted only for a loopback host "+
-				"(127.0.0.1, ::1, localhost), %s", raw, example)
-		}
-	default:
-		return fmt.Errorf("the EWS url %q must use https, %s", raw, example)
-	}
-	if u.User != nil {
-		return fmt.Errorf("the EWS url %q must not hold credentials: set [exchange.ews] username and password "+
-			"instead, %s", u.Redacted(), example)
-	}
-	if !strings.HasSuffix(strings.ToLower(u.Path), ".asmx") {
-		return fmt.Errorf("the EWS url %q must point at the EWS endpoint, whose path ends in .asmx, %s", raw, example)
+// Close implements exchange.Calendar: it closes the idle connections of the client's own transports.
+func (c *Client) Close() error {
+	for _, t := range c.idle {
+		t.CloseIdleConnections()
 	}
 	return nil
 }
-
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// Name implements exchange.Namer.
-func (c *Client) Name() string { return "ews" }
 
 func (c *Client) log(ctx context.Context) *zerolog.Logger {
 	l := zerolog.Ctx(ctx).With().Str("backend", "ews").Logger()
@@ -193,8 +158,15 @@ func (c *Client) withMailbox(ctx context.Context, mailbox string, fn func() erro
 	c.mu.Unlock()
 	select {
 	case slot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		if c.slotWait != nil {
+			c.slotWait(key)
+		}
+		select {
+		case slot <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	defer func() { <-slot }()
 	return fn()

@@ -1,11 +1,7 @@
 package ews
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"tfsync/exchange"
@@ -192,48 +188,10 @@ func (c *Client) statusError(status int, location string) *Error {
 	return e
 }
 
-// transportError explains a request that got no HTTP answer. Certificate problems get their own advice, since
-// retrying cannot fix them.
+// transportError explains a request that got no HTTP answer.
 func (c *Client) transportError(err error) *Error {
-	e := &Error{Code: "connection", Err: exchange.ErrUnavailable, Message: err.Error()}
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	var recordErr tls.RecordHeaderError
-	var dnsErr *net.DNSError
-	switch {
-	case errors.As(err, &unknownCA) || errors.As(err, &verify) && errors.As(verify.Err, &unknownCA):
-		e.Hint = fmt.Sprintf("the certificate of %s is not trusted: name a PEM file with its CA in [exchange] ca_file "+
-			"(or add the CA to the system's trust store)", c.opts.URL)
-	case errors.As(err, &hostErr):
-		e.Hint = fmt.Sprintf("the certificate of %s is not valid for that host name: use the host name the "+
-			"certificate names in [exchange.ews] url", c.opts.URL)
-	case errors.As(err, &invalid):
-		e.Hint = fmt.Sprintf("the certificate of %s is not valid (%v): renew it on the Exchange server", c.opts.URL,
-			invalid.Reason)
-	case errors.As(err, &recordErr):
-		e.Hint = fmt.Sprintf("%s does not speak TLS: check the scheme and port in [exchange.ews] url", c.opts.URL)
-	case errors.As(err, &dnsErr):
-		e.Hint = fmt.Sprintf("cannot resolve the host of %s: check [exchange.ews] url", c.opts.URL)
-	default:
-		e.Hint = fmt.Sprintf("cannot reach %s (%v): check [exchange.ews] url and that the server is up", c.opts.URL,
-			err)
-	}
-	return e
-}
-
-// permanentTransport reports whether a transport error cannot go away by retrying (certificate and TLS problems,
-// an unknown host).
-func permanentTransport(err error) bool {
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	var recordErr tls.RecordHeaderError
-	var dnsErr *net.DNSError
-	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid) ||
-		errors.As(err, &verify) || errors.As(err, &recordErr) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+	return &Error{Code: "connection", Err: exchange.ErrUnavailable, Message: err.Error(),
+		Hint: exchange.TransportHint(err, c.opts.URL, "url in [exchange.ews]") + ": " + err.Error()}
 }
 
 // badResponse reports an answer that is not the SOAP tfsync expects.

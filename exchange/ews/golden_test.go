@@ -16,10 +16,10 @@ import (
 	"tfsync/exchange"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden request envelopes in testdata/ews")
+var update = flag.Bool("update", false, "rewrite the golden request envelopes in testdata")
 
 // goldenDir holds the recorded request envelopes; CI validates them against Microsoft's schema too.
-var goldenDir = filepath.Join("..", "..", "testdata", "ews")
+var goldenDir = "testdata"
 
 // schemaDir is the EWS schema beside the repository (../shared/ews-schema from its root).
 var schemaDir = filepath.Join("..", "..", "..", "shared", "ews-schema")
@@ -138,7 +138,7 @@ func read(t *testing.T, c *Client, cur string) exchange.ReadResult {
 }
 
 // TestGoldenEnvelopes records the request envelope of every operation, in both access modes, and compares it with
-// testdata/ews. Run with -update to rewrite the files after a deliberate change.
+// testdata. Run with -update to rewrite the files after a deliberate change.
 func TestGoldenEnvelopes(t *testing.T) {
 	for _, access := range []string{AccessImpersonation, AccessDelegate} {
 		for _, tc := range goldenCases {

@@ -86,55 +86,45 @@ func changeShape() itemShape {
 func (c *Client) getItems(ctx context.Context, mailbox string, ids []string) (evs []exchange.Event,
 	missing []string, err error) {
 	for start := 0; start < len(ids); start += getBatch {
-		pending := ids[start:min(start+getBatch, len(ids))]
-		for attempt := 1; len(pending) > 0; attempt++ {
-			req := &getItemRequest{ItemShape: detailShape()}
-			for _, id := range pending {
-				req.ItemIDs = append(req.ItemIDs, itemID{ID: id})
-			}
-			msgs, err := c.do(ctx, call{name: "GetItem", mailbox: mailbox, op: req, idempotent: true})
-			if err != nil {
-				return nil, nil, err
-			}
-			if len(msgs) != len(pending) {
-				return nil, nil, c.badResponse("GetItem", fmt.Errorf("%d answers for %d items", len(msgs), len(pending)))
-			}
-			var retry []string
-			var last responseMessage
-			for k, m := range msgs {
+		chunk := ids[start:min(start+getBatch, len(ids))]
+		_, err := c.perItem(ctx, itemBatch{name: "GetItem", mailbox: mailbox, items: indices(len(chunk)),
+			send: func(items []int) ([]responseMessage, error) {
+				req := &getItemRequest{ItemShape: detailShape()}
+				for _, k := range items {
+					req.ItemIDs = append(req.ItemIDs, itemID{ID: chunk[k]})
+				}
+				return c.do(ctx, call{name: "GetItem", mailbox: mailbox, op: req, idempotent: true})
+			},
+			settle: func(k int, m responseMessage) (itemVerdict, error) {
 				switch {
 				case m.ok() && len(m.Items.List) > 0:
 					evs = append(evs, c.toEvent(&m.Items.List[0]))
 				case m.ok():
-					return nil, nil, c.badResponse("GetItem", errors.New("a successful answer without an item"))
+					return 0, c.badResponse("GetItem", errors.New("a successful answer without an item"))
 				case m.code() == codeItemNotFound || m.code() == "ErrorInvalidIdMalformed":
-					missing = append(missing, pending[k])
+					missing = append(missing, chunk[k])
 				case transientCodes[m.code()]:
-					retry, last = append(retry, pending[k]), m
+					return itemTransient, nil
 				default:
-					return nil, nil, fmt.Errorf("GetItem: %w", c.codeError(m.code(), m.MessageText, mailbox, false))
+					return 0, fmt.Errorf("GetItem: %w", c.codeError(m.code(), m.MessageText, mailbox, false))
 				}
-			}
-			if len(retry) > 0 {
-				if attempt >= maxAttempts {
-					return nil, nil, fmt.Errorf("GetItem: %w", c.codeError(last.code(), last.MessageText, mailbox, false))
-				}
-				if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
-					return nil, nil, err
-				}
-			}
-			pending = retry
+				return itemSettled, nil
+			},
+		})
+		if err != nil {
+			return nil, nil, err
 		}
 	}
 	return evs, missing, nil
 }
 
-// pauseFor is the pause before retrying items that failed with m: the server's BackOffMilliseconds, or exponential.
-func pauseFor(m responseMessage, attempt int) time.Duration {
-	if d := m.MessageXML.backOff(); d > 0 {
-		return min(d, maxServerPause)
+// indices returns 0, 1, ..., n-1.
+func indices(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
 	}
-	return expBackOff(attempt)
+	return idx
 }
 
 // findView lists the ids of the items in [start, end) with a CalendarView (recurring events expanded). more is true

@@ -19,7 +19,7 @@ import (
 
 // responsesDir holds the emulator's answers to the backend's requests; CI validates them against Microsoft's schema
 // with xmllint, as it does the requests, so the EWS front's shapes stay ones a real client accepts.
-var responsesDir = filepath.Join("..", "..", "testdata", "ews", "responses")
+var responsesDir = filepath.Join("testdata", "responses")
 
 // recorder keeps the last response body of each kind (the local name of soap:Body's child).
 type recorder struct {
@@ -57,7 +57,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 var syncStateRE = regexp.MustCompile(`<m:SyncState>[^<]*</m:SyncState>`)
 
 // TestGoldenResponses records the EWS front's answer to each operation the backend sends and an error message
-// (not a SOAP fault: the schema's lax envelope driver admits only EWS elements in soap:Body), and compares them with testdata/ews/responses. Run with -update to rewrite the files.
+// (not a SOAP fault: the schema's lax envelope driver admits only EWS elements in soap:Body), and compares them with testdata/responses. Run with -update to rewrite the files.
 func TestGoldenResponses(t *testing.T) {
 	const mb = "tech1@example.com"
 	rig := emutest.Start(t, emutest.Options{Start: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), StableIDs: true,

@@ -100,72 +100,72 @@ func failAll(ops []exchange.Op, err error) []exchange.OpResult {
 	return rs
 }
 
-// createChunk creates events. EWS has no idempotency key, so the booking id stands in for one: before sending, and
-// again after a connection that dropped mid-request, the calendar is searched for the chunk's booking ids, and an
-// event found there is the result instead of a new one. A repeated create therefore never makes a duplicate.
-func (c *Client) createChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
+// chunk holds the results of one request's ops, and fails them with what was being done.
+type chunk struct {
+	verb    string // create, update, delete
+	mailbox string
+	ops     []exchange.Op
+	rs      []exchange.OpResult
+}
+
+func newChunk(verb, mailbox string, ops []exchange.Op) *chunk {
 	rs := make([]exchange.OpResult, len(ops))
-	wire := make([]wireEvent, len(ops))
-	var pending []int
 	for i, op := range ops {
 		rs[i].Op = op
+	}
+	return &chunk{verb: verb, mailbox: mailbox, ops: ops, rs: rs}
+}
+
+// fail records err for the ops at idx, naming the booking of a create and the event otherwise
+// ("create ARE-4711 in a@example.com: ...").
+func (ch *chunk) fail(idx []int, err error) {
+	for _, i := range idx {
+		what := ch.ops[i].Event.ID
+		if ch.verb == "create" {
+			what = ch.ops[i].Event.BookingID
+		}
+		ch.rs[i].Err = fmt.Errorf("%s %s in %s: %w", ch.verb, what, ch.mailbox, err)
+	}
+}
+
+// wireEvents converts the chunk's events for the wire. An op whose event cannot be written fails; the others are
+// returned as pending.
+func (c *Client) wireEvents(ch *chunk) (wire []wireEvent, pending []int) {
+	wire = make([]wireEvent, len(ch.ops))
+	for i, op := range ch.ops {
 		w, err := c.toWire(op.Event)
 		if err != nil {
-			rs[i].Err = fmt.Errorf("create %s in %s: %w", op.Event.BookingID, mailbox, err)
+			ch.fail([]int{i}, err)
 			continue
 		}
 		wire[i] = w
 		pending = append(pending, i)
 	}
-	fail := func(idx []int, err error) {
-		for _, i := range idx {
-			rs[i].Err = fmt.Errorf("create %s in %s: %w", ops[i].Event.BookingID, mailbox, err)
-		}
-	}
+	return wire, pending
+}
+
+// createChunk creates events. EWS has no idempotency key, so the booking id stands in for one: before sending, and
+// again after a connection that dropped mid-request, the calendar is searched for the chunk's booking ids, and an
+// event found there is the result instead of a new one. A repeated create therefore never makes a duplicate.
+func (c *Client) createChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
+	ch := newChunk("create", mailbox, ops)
+	rs, fail := ch.rs, ch.fail
+	wire, pending := c.wireEvents(ch)
 
 	pending, err := c.adoptExisting(ctx, mailbox, ops, pending, rs)
 	if err != nil {
 		fail(pending, err)
 		return rs
 	}
-	log := c.log(ctx)
-	for attempt := 1; len(pending) > 0; attempt++ {
-		req := &createItemRequest{SendMeetingInvitations: sendToNone, SavedItemFolderID: c.folder(mailbox)}
-		for _, i := range pending {
-			req.Items = append(req.Items, wire[i].item)
-		}
-		msgs, err := c.do(ctx, call{name: "CreateItem", mailbox: mailbox, op: req, write: true})
-		var maybe *errMaybeCommitted
-		if errors.As(err, &maybe) {
-			if attempt >= maxAttempts {
-				fail(pending, maybe.err)
-				return rs
+	rest, err := c.perItem(ctx, itemBatch{name: "CreateItem", mailbox: mailbox, write: true, items: pending,
+		send: func(items []int) ([]responseMessage, error) {
+			req := &createItemRequest{SendMeetingInvitations: sendToNone, SavedItemFolderID: c.folder(mailbox)}
+			for _, i := range items {
+				req.Items = append(req.Items, wire[i].item)
 			}
-			log.Warn().Str("mailbox", mailbox).Int("events", len(pending)).Err(maybe.err).
-				Msg("ews connection dropped during CreateItem; looking for the events before sending again")
-			if err := c.sleep(ctx, expBackOff(attempt)); err != nil {
-				fail(pending, err)
-				return rs
-			}
-			if pending, err = c.adoptExisting(ctx, mailbox, ops, pending, rs); err != nil {
-				fail(pending, err)
-				return rs
-			}
-			continue
-		}
-		if err != nil {
-			fail(pending, err)
-			return rs
-		}
-		if len(msgs) != len(pending) {
-			// Some events may exist now; the next pass finds them by booking id.
-			fail(pending, c.badResponse("CreateItem", fmt.Errorf("%d answers for %d items", len(msgs), len(pending))))
-			return rs
-		}
-		var retry []int
-		var last responseMessage
-		for k, m := range msgs {
-			i := pending[k]
+			return c.do(ctx, call{name: "CreateItem", mailbox: mailbox, op: req, write: true})
+		},
+		settle: func(i int, m responseMessage) (itemVerdict, error) {
 			switch {
 			case m.ok() && len(m.Items.List) > 0 && m.Items.List[0].ItemID.ID != "":
 				ev := ops[i].Event
@@ -174,17 +174,17 @@ func (c *Client) createChunk(ctx context.Context, mailbox string, ops []exchange
 			case m.ok():
 				fail([]int{i}, c.badResponse("CreateItem", errors.New("a successful answer without an item id")))
 			case transientCodes[m.code()]:
-				retry, last = append(retry, i), m
+				return itemTransient, nil
 			default:
 				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
 			}
-		}
-		retry, err = c.throttleRetry(ctx, mailbox, retry, last, attempt, fail)
-		if err != nil {
-			fail(retry, err)
-			return rs
-		}
-		pending = retry
+			return itemSettled, nil
+		},
+		recover: func(items []int) ([]int, error) { return c.adoptExisting(ctx, mailbox, ops, items, rs) },
+		fail:    fail,
+	})
+	if err != nil {
+		fail(rest, err)
 	}
 	return rs
 }
@@ -241,54 +241,34 @@ func (c *Client) adoptExisting(ctx context.Context, mailbox string, ops []exchan
 // updateChunk updates events with AlwaysOverwrite. A change key the server calls stale is refreshed with GetItem and
 // the update sent once more.
 func (c *Client) updateChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
-	rs := make([]exchange.OpResult, len(ops))
-	wire := make([]wireEvent, len(ops))
+	ch := newChunk("update", mailbox, ops)
+	rs, fail := ch.rs, ch.fail
+	wire, pending := c.wireEvents(ch)
 	keys := make([]string, len(ops))
-	refreshed := make([]bool, len(ops))
-	var pending []int
 	for i, op := range ops {
-		rs[i].Op = op
-		w, err := c.toWire(op.Event)
-		if err != nil {
-			rs[i].Err = fmt.Errorf("update %s in %s: %w", op.Event.ID, mailbox, err)
-			continue
-		}
-		wire[i], keys[i] = w, op.Event.ChangeKey
-		pending = append(pending, i)
+		keys[i] = op.Event.ChangeKey
 	}
-	fail := func(idx []int, err error) {
-		for _, i := range idx {
-			rs[i].Err = fmt.Errorf("update %s in %s: %w", ops[i].Event.ID, mailbox, err)
-		}
-	}
+	refreshed := make([]bool, len(ops))
 	var needKey []int // updated, but the answer carried no change key
-	for attempt := 1; len(pending) > 0; attempt++ {
-		req := &updateItemRequest{ConflictResolution: conflictResolution, SendInvitations: sendToNone}
-		for _, i := range pending {
-			req.ItemChanges = append(req.ItemChanges, itemChange{
-				ItemID: itemID{ID: ops[i].Event.ID, ChangeKey: keys[i]}, Updates: itemUpdates{Changes: updates(wire[i])}})
-		}
-		msgs, err := c.do(ctx, call{name: "UpdateItem", mailbox: mailbox, op: req, idempotent: true, write: true})
-		var e *Error
-		if errors.As(err, &e) && staleCodes[e.Code] {
-			// A stale change key reported as a fault stands for every item of the request.
-			msgs, err = make([]responseMessage, len(pending)), nil
-			for k := range msgs {
-				msgs[k] = responseMessage{ResponseClass: "Error", ResponseCode: e.Code, MessageText: e.Message}
+	rest, err := c.perItem(ctx, itemBatch{name: "UpdateItem", mailbox: mailbox, write: true, items: pending,
+		send: func(items []int) ([]responseMessage, error) {
+			req := &updateItemRequest{ConflictResolution: conflictResolution, SendInvitations: sendToNone}
+			for _, i := range items {
+				req.ItemChanges = append(req.ItemChanges, itemChange{
+					ItemID: itemID{ID: ops[i].Event.ID, ChangeKey: keys[i]}, Updates: itemUpdates{Changes: updates(wire[i])}})
 			}
-		}
-		if err != nil {
-			fail(pending, err)
-			return rs
-		}
-		if len(msgs) != len(pending) {
-			fail(pending, c.badResponse("UpdateItem", fmt.Errorf("%d answers for %d items", len(msgs), len(pending))))
-			return rs
-		}
-		var retry, stale []int
-		var last responseMessage
-		for k, m := range msgs {
-			i := pending[k]
+			msgs, err := c.do(ctx, call{name: "UpdateItem", mailbox: mailbox, op: req, idempotent: true, write: true})
+			var e *Error
+			if errors.As(err, &e) && staleCodes[e.Code] {
+				// A stale change key reported as a fault stands for every item of the request.
+				msgs, err = make([]responseMessage, len(items)), nil
+				for k := range msgs {
+					msgs[k] = responseMessage{ResponseClass: "Error", ResponseCode: e.Code, MessageText: e.Message}
+				}
+			}
+			return msgs, err
+		},
+		settle: func(i int, m responseMessage) (itemVerdict, error) {
 			switch {
 			case m.ok():
 				ev := ops[i].Event
@@ -303,50 +283,57 @@ func (c *Client) updateChunk(ctx context.Context, mailbox string, ops []exchange
 					needKey = append(needKey, i)
 				}
 			case staleCodes[m.code()] && !refreshed[i]:
-				stale = append(stale, i)
+				return itemAgain, nil
 			case transientCodes[m.code()]:
-				retry, last = append(retry, i), m
+				return itemTransient, nil
 			default:
 				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
 			}
-		}
-		if len(stale) > 0 {
-			ids := make([]string, len(stale))
-			for k, i := range stale {
-				ids[k] = ops[i].Event.ID
-			}
-			fresh, _, err := c.getItems(ctx, mailbox, ids)
-			if err != nil {
-				fail(stale, err)
-				stale = nil
-			}
-			byID := map[string]string{}
-			for _, ev := range fresh {
-				byID[ev.ID] = ev.ChangeKey
-			}
-			var again []int
-			for _, i := range stale {
-				key, ok := byID[ops[i].Event.ID]
-				if !ok {
-					fail([]int{i}, exchange.ErrNotFound)
-					continue
-				}
-				c.log(ctx).Info().Str("mailbox", mailbox).Str("event", ops[i].Event.ID).
-					Msg("ews change key was stale; updating again with the current one")
-				keys[i], refreshed[i] = key, true
-				again = append(again, i)
-			}
-			stale = again
-		}
-		retry, err = c.throttleRetry(ctx, mailbox, retry, last, attempt, fail)
-		if err != nil {
-			fail(append(retry, stale...), err)
-			return rs
-		}
-		pending = append(retry, stale...)
+			return itemSettled, nil
+		},
+		prepare: func(stale []int) []int {
+			return c.refreshKeys(ctx, mailbox, ops, stale, keys, refreshed, fail)
+		},
+		fail: fail,
+	})
+	if err != nil {
+		fail(rest, err)
+		return rs
 	}
 	c.fillChangeKeys(ctx, mailbox, rs, needKey)
 	return rs
+}
+
+// refreshKeys reads the current change keys of the updates the server called stale and returns those to send
+// again with them; an update whose event is gone fails as not found.
+func (c *Client) refreshKeys(ctx context.Context, mailbox string, ops []exchange.Op, stale []int, keys []string,
+	refreshed []bool, fail func([]int, error)) []int {
+	ids := make([]string, len(stale))
+	for k, i := range stale {
+		ids[k] = ops[i].Event.ID
+	}
+	fresh, _, err := c.getItems(ctx, mailbox, ids)
+	if err != nil {
+		fail(stale, err)
+		return nil
+	}
+	byID := map[string]string{}
+	for _, ev := range fresh {
+		byID[ev.ID] = ev.ChangeKey
+	}
+	var again []int
+	for _, i := range stale {
+		key, ok := byID[ops[i].Event.ID]
+		if !ok {
+			fail([]int{i}, exchange.ErrNotFound)
+			continue
+		}
+		c.log(ctx).Info().Str("mailbox", mailbox).Str("event", ops[i].Event.ID).
+			Msg("ews change key was stale; updating again with the current one")
+		keys[i], refreshed[i] = key, true
+		again = append(again, i)
+	}
+	return again
 }
 
 // fillChangeKeys fetches the change keys an UpdateItem answer left out, so the engine can store them.
@@ -376,68 +363,31 @@ func (c *Client) fillChangeKeys(ctx context.Context, mailbox string, rs []exchan
 
 // deleteChunk deletes events. An event already gone counts as deleted.
 func (c *Client) deleteChunk(ctx context.Context, mailbox string, ops []exchange.Op) []exchange.OpResult {
-	rs := make([]exchange.OpResult, len(ops))
-	pending := make([]int, len(ops))
-	for i, op := range ops {
-		rs[i].Op = op
-		pending[i] = i
-	}
-	fail := func(idx []int, err error) {
-		for _, i := range idx {
-			rs[i].Err = fmt.Errorf("delete %s in %s: %w", ops[i].Event.ID, mailbox, err)
-		}
-	}
-	for attempt := 1; len(pending) > 0; attempt++ {
-		req := &deleteItemRequest{DeleteType: deleteType, SendMeetingCancellations: sendToNone}
-		for _, i := range pending {
-			req.ItemIDs = append(req.ItemIDs, itemID{ID: ops[i].Event.ID})
-		}
-		msgs, err := c.do(ctx, call{name: "DeleteItem", mailbox: mailbox, op: req, idempotent: true, write: true})
-		if err != nil {
-			fail(pending, err)
-			return rs
-		}
-		if len(msgs) != len(pending) {
-			fail(pending, c.badResponse("DeleteItem", fmt.Errorf("%d answers for %d items", len(msgs), len(pending))))
-			return rs
-		}
-		var retry []int
-		var last responseMessage
-		for k, m := range msgs {
-			i := pending[k]
+	ch := newChunk("delete", mailbox, ops)
+	rs, fail := ch.rs, ch.fail
+	rest, err := c.perItem(ctx, itemBatch{name: "DeleteItem", mailbox: mailbox, write: true, items: indices(len(ops)),
+		send: func(items []int) ([]responseMessage, error) {
+			req := &deleteItemRequest{DeleteType: deleteType, SendMeetingCancellations: sendToNone}
+			for _, i := range items {
+				req.ItemIDs = append(req.ItemIDs, itemID{ID: ops[i].Event.ID})
+			}
+			return c.do(ctx, call{name: "DeleteItem", mailbox: mailbox, op: req, idempotent: true, write: true})
+		},
+		settle: func(i int, m responseMessage) (itemVerdict, error) {
 			switch {
 			case m.ok() || m.code() == codeItemNotFound:
 				rs[i].Event = exchange.Event{ID: ops[i].Event.ID}
 			case transientCodes[m.code()]:
-				retry, last = append(retry, i), m
+				return itemTransient, nil
 			default:
 				fail([]int{i}, c.codeError(m.code(), m.MessageText, mailbox, true))
 			}
-		}
-		retry, err = c.throttleRetry(ctx, mailbox, retry, last, attempt, fail)
-		if err != nil {
-			fail(retry, err)
-			return rs
-		}
-		pending = retry
+			return itemSettled, nil
+		},
+		fail: fail,
+	})
+	if err != nil {
+		fail(rest, err)
 	}
 	return rs
-}
-
-// throttleRetry settles the items a server answer asked to retry (busy, throttled): past maxAttempts they fail with
-// the server's last answer and none are returned; otherwise it waits as the server asked and returns them. An error
-// means the wait was cut short (ctx): the caller fails what it still holds.
-func (c *Client) throttleRetry(ctx context.Context, mailbox string, retry []int, last responseMessage, attempt int,
-	fail func([]int, error)) ([]int, error) {
-	if len(retry) == 0 {
-		return nil, nil
-	}
-	if attempt >= maxAttempts {
-		fail(retry, c.codeError(last.code(), last.MessageText, mailbox, true))
-		return nil, nil
-	}
-	if err := c.sleep(ctx, pauseFor(last, attempt)); err != nil {
-		return retry, err
-	}
-	return retry, nil
 }

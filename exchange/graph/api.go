@@ -191,7 +191,7 @@ func zoneByName(name string) (*time.Location, error) {
 		return l.(*time.Location), nil
 	}
 	iana := name
-	if v, ok := windowsToIANA[name]; ok {
+	if v, ok := exchange.IANAZone(name); ok {
 		iana = v
 	}
 	loc, err := time.LoadLocation(iana)
@@ -209,7 +209,7 @@ func wireZone(loc *time.Location) (name string, ok bool) {
 	if loc == time.UTC || n == "UTC" {
 		return "UTC", true
 	}
-	if w, found := ianaToWindows[n]; found {
+	if w, found := exchange.WindowsZone(n); found {
 		return w, true
 	}
 	if n == "" || n == "Local" {
@@ -356,119 +356,6 @@ func (c *Client) toWire(e exchange.Event, transactionID string) (eventOut, error
 	out.Start = dateTimeTimeZone{DateTime: e.Start.In(loc).Format(wireLayout), TimeZone: name}
 	out.End = dateTimeTimeZone{DateTime: e.End.In(loc).Format(wireLayout), TimeZone: name}
 	return out, nil
-}
-
-// ianaToWindows maps IANA zones to the Windows zone with the same rules (CLDR windowsZones), for the zones a
-// Swedish installation and its neighbours may use, plus the main world zones. Unlisted zones are written by their
-// IANA name.
-var ianaToWindows = map[string]string{
-	"Etc/UTC":             "UTC",
-	"Etc/GMT":             "UTC",
-	"Europe/Stockholm":    "W. Europe Standard Time",
-	"Europe/Oslo":         "W. Europe Standard Time",
-	"Europe/Berlin":       "W. Europe Standard Time",
-	"Europe/Amsterdam":    "W. Europe Standard Time",
-	"Europe/Vienna":       "W. Europe Standard Time",
-	"Europe/Rome":         "W. Europe Standard Time",
-	"Europe/Zurich":       "W. Europe Standard Time",
-	"Europe/Luxembourg":   "W. Europe Standard Time",
-	"Europe/Monaco":       "W. Europe Standard Time",
-	"Europe/Malta":        "W. Europe Standard Time",
-	"Europe/Andorra":      "W. Europe Standard Time",
-	"Europe/Gibraltar":    "W. Europe Standard Time",
-	"Europe/Vaduz":        "W. Europe Standard Time",
-	"Europe/San_Marino":   "W. Europe Standard Time",
-	"Europe/Vatican":      "W. Europe Standard Time",
-	"Arctic/Longyearbyen": "W. Europe Standard Time",
-	"Europe/Copenhagen":   "Romance Standard Time",
-	"Europe/Paris":        "Romance Standard Time",
-	"Europe/Brussels":     "Romance Standard Time",
-	"Europe/Madrid":       "Romance Standard Time",
-	"Europe/Budapest":     "Central Europe Standard Time",
-	"Europe/Prague":       "Central Europe Standard Time",
-	"Europe/Belgrade":     "Central Europe Standard Time",
-	"Europe/Bratislava":   "Central Europe Standard Time",
-	"Europe/Ljubljana":    "Central Europe Standard Time",
-	"Europe/Podgorica":    "Central Europe Standard Time",
-	"Europe/Tirane":       "Central Europe Standard Time",
-	"Europe/Warsaw":       "Central European Standard Time",
-	"Europe/Zagreb":       "Central European Standard Time",
-	"Europe/Sarajevo":     "Central European Standard Time",
-	"Europe/Skopje":       "Central European Standard Time",
-	"Europe/Helsinki":     "FLE Standard Time",
-	"Europe/Mariehamn":    "FLE Standard Time",
-	"Europe/Tallinn":      "FLE Standard Time",
-	"Europe/Riga":         "FLE Standard Time",
-	"Europe/Vilnius":      "FLE Standard Time",
-	"Europe/Kiev":         "FLE Standard Time",
-	"Europe/Kyiv":         "FLE Standard Time",
-	"Europe/Sofia":        "FLE Standard Time",
-	"Europe/Athens":       "GTB Standard Time",
-	"Europe/Bucharest":    "GTB Standard Time",
-	"Europe/London":       "GMT Standard Time",
-	"Europe/Dublin":       "GMT Standard Time",
-	"Europe/Lisbon":       "GMT Standard Time",
-	"Atlantic/Faroe":      "GMT Standard Time",
-	"Atlantic/Reykjavik":  "Greenwich Standard Time",
-	"Europe/Moscow":       "Russian Standard Time",
-	"Europe/Istanbul":     "Turkey Standard Time",
-	"Europe/Kaliningrad":  "Kaliningrad Standard Time",
-	"America/New_York":    "Eastern Standard Time",
-	"America/Chicago":     "Central Standard Time",
-	"America/Denver":      "Mountain Standard Time",
-	"America/Los_Angeles": "Pacific Standard Time",
-	"America/Phoenix":     "US Mountain Standard Time",
-	"America/Anchorage":   "Alaskan Standard Time",
-	"Pacific/Honolulu":    "Hawaiian Standard Time",
-	"America/Halifax":     "Atlantic Standard Time",
-	"America/Sao_Paulo":   "E. South America Standard Time",
-	"Asia/Dubai":          "Arabian Standard Time",
-	"Asia/Kolkata":        "India Standard Time",
-	"Asia/Calcutta":       "India Standard Time",
-	"Asia/Shanghai":       "China Standard Time",
-	"Asia/Tokyo":          "Tokyo Standard Time",
-	"Asia/Singapore":      "Singapore Standard Time",
-	"Asia/Jerusalem":      "Israel Standard Time",
-	"Africa/Johannesburg": "South Africa Standard Time",
-	"Africa/Cairo":        "Egypt Standard Time",
-	"Africa/Lagos":        "W. Central Africa Standard Time",
-	"Australia/Sydney":    "AUS Eastern Standard Time",
-	"Pacific/Auckland":    "New Zealand Standard Time",
-}
-
-// windowsToIANA maps each Windows zone above to its CLDR default ("001") IANA zone, for reading.
-var windowsToIANA = map[string]string{
-	"W. Europe Standard Time":         "Europe/Berlin",
-	"Romance Standard Time":           "Europe/Paris",
-	"Central Europe Standard Time":    "Europe/Budapest",
-	"Central European Standard Time":  "Europe/Warsaw",
-	"FLE Standard Time":               "Europe/Kiev",
-	"GTB Standard Time":               "Europe/Bucharest",
-	"GMT Standard Time":               "Europe/London",
-	"Greenwich Standard Time":         "Atlantic/Reykjavik",
-	"Russian Standard Time":           "Europe/Moscow",
-	"Turkey Standard Time":            "Europe/Istanbul",
-	"Kaliningrad Standard Time":       "Europe/Kaliningrad",
-	"Eastern Standard Time":           "America/New_York",
-	"Central Standard Time":           "America/Chicago",
-	"Mountain Standard Time":          "America/Denver",
-	"Pacific Standard Time":           "America/Los_Angeles",
-	"US Mountain Standard Time":       "America/Phoenix",
-	"Alaskan Standard Time":           "America/Anchorage",
-	"Hawaiian Standard Time":          "Pacific/Honolulu",
-	"Atlantic Standard Time":          "America/Halifax",
-	"E. South America Standard Time":  "America/Sao_Paulo",
-	"Arabian Standard Time":           "Asia/Dubai",
-	"India Standard Time":             "Asia/Calcutta",
-	"China Standard Time":             "Asia/Shanghai",
-	"Tokyo Standard Time":             "Asia/Tokyo",
-	"Singapore Standard Time":         "Asia/Singapore",
-	"Israel Standard Time":            "Asia/Jerusalem",
-	"South Africa Standard Time":      "Africa/Johannesburg",
-	"Egypt Standard Time":             "Africa/Cairo",
-	"W. Central Africa Standard Time": "Africa/Lagos",
-	"AUS Eastern Standard Time":       "Australia/Sydney",
-	"New Zealand Standard Time":       "Pacific/Auckland",
 }
 
 func isMidnight(t time.Time) bool {

@@ -90,7 +90,7 @@ func (c *Client) CheckCredentials(ctx context.Context) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("get access token: %w", err)
 	}
-	if netKind(err) == netAuth {
+	if entraRefused(err) {
 		return c.authFailure(err)
 	}
 	return c.transportFailure("get access token", "", err, "authority_host")

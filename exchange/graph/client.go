@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -54,7 +52,9 @@ const (
 	sdkVersion = "1.89.0"
 )
 
-// Options configure a Client. TenantID, ClientID and one of ClientSecret and CertificatePEM are required.
+// Options configure a Client. TenantID, ClientID and one of ClientSecret and CertificatePEM are required. New
+// trusts them: the configuration has validated what the admin wrote (the URLs with exchange.CheckURL, the tenant
+// and client ids, one credential), so New checks only what would be a programming error or cannot be built.
 type Options struct {
 	TenantID string
 	ClientID string
@@ -106,22 +106,15 @@ type Client struct {
 var (
 	_ exchange.Calendar = (*Client)(nil)
 	_ exchange.Checker  = (*Client)(nil)
-	_ exchange.Namer    = (*Client)(nil)
 )
 
-// tenantPattern is what Entra ID accepts as a tenant: a GUID or a domain name.
-var tenantPattern = regexp.MustCompile(`^[0-9a-zA-Z.-]+$`)
-
-// New checks the options and builds a client. It contacts no server; CheckCredentials does.
+// New builds a client from the options, filling in defaults. It contacts no server; CheckCredentials does.
 func New(opts Options) (*Client, error) {
 	o := opts
 	switch {
 	case strings.TrimSpace(o.TenantID) == "":
 		return nil, errors.New("graph: tenant_id is empty: set it to the \"Directory (tenant) ID\" on the app's " +
 			"Overview page in Entra ID")
-	case !tenantPattern.MatchString(o.TenantID):
-		return nil, fmt.Errorf("graph: tenant_id %q is not a tenant id: use the \"Directory (tenant) ID\" (a GUID) "+
-			"or the tenant's domain name", o.TenantID)
 	case strings.TrimSpace(o.ClientID) == "":
 		return nil, errors.New("graph: client_id is empty: set it to the \"Application (client) ID\" on the app's " +
 			"Overview page in Entra ID")
@@ -134,8 +127,8 @@ func New(opts Options) (*Client, error) {
 		o.AuthorityHost = DefaultAuthorityHost
 	}
 	au, err := url.Parse(o.AuthorityHost)
-	if err != nil || au.Scheme != "https" || au.Host == "" {
-		return nil, fmt.Errorf("graph: authority_host %q must be an https URL such as %s", o.AuthorityHost,
+	if err != nil || au.Host == "" {
+		return nil, fmt.Errorf("graph: authority_host %q must be a URL such as %s", o.AuthorityHost,
 			DefaultAuthorityHost)
 	}
 	if !strings.HasSuffix(o.AuthorityHost, "/") {
@@ -146,13 +139,39 @@ func New(opts Options) (*Client, error) {
 	}
 	o.GraphURL = strings.TrimSuffix(strings.TrimSuffix(o.GraphURL, "/"), "/v1.0")
 	gu, err := url.Parse(o.GraphURL)
-	if err != nil || gu.Host == "" || (gu.Scheme != "https" && gu.Scheme != "http") || gu.RawQuery != "" {
+	if err != nil || gu.Host == "" || gu.RawQuery != "" {
 		return nil, fmt.Errorf("graph: graph_url %q must be a URL such as %s", o.GraphURL, DefaultGraphURL)
 	}
-	if gu.Scheme == "http" && !isLoopback(gu.Hostname()) {
-		return nil, fmt.Errorf("graph: graph_url %q uses plain http: use https (plain http is accepted only for an "+
-			"emulator on this machine)", o.GraphURL)
+	o = withDefaults(o)
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: requestTimeout}
 	}
+
+	c := &Client{
+		opts:          o,
+		base:          o.GraphURL + "/v1.0",
+		basePath:      strings.TrimSuffix(gu.EscapedPath(), "/") + "/v1.0",
+		graphHost:     gu.Host,
+		authorityHost: au.Host,
+		sem:           make(chan struct{}, o.MaxConcurrency),
+		// The scope names the resource the token is for: Graph's root, whatever cloud or emulator it is.
+		scopes: []string{gu.Scheme + "://" + gu.Host + "/.default"},
+	}
+	build := func() (azcore.TokenCredential, error) { return newCredential(&o, hc) }
+	cred, err := build()
+	if err != nil {
+		return nil, fmt.Errorf("graph: %w", err)
+	}
+	c.cred = &renewingCredential{build: build, cur: cred}
+	if err := c.buildAdapter(hc, gu.Hostname()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// withDefaults fills in the options left at their zero value.
+func withDefaults(o Options) Options {
 	if o.Zone == nil {
 		o.Zone = time.UTC
 	}
@@ -175,36 +194,20 @@ func New(opts Options) (*Client, error) {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = exchange.Sleep
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: requestTimeout}
-	}
+	return o
+}
 
-	c := &Client{
-		opts:          o,
-		base:          o.GraphURL + "/v1.0",
-		basePath:      strings.TrimSuffix(gu.EscapedPath(), "/") + "/v1.0",
-		graphHost:     gu.Host,
-		authorityHost: au.Host,
-		sem:           make(chan struct{}, o.MaxConcurrency),
-		// The scope names the resource the token is for: Graph's root, whatever cloud or emulator it is.
-		scopes: []string{gu.Scheme + "://" + gu.Host + "/.default"},
-	}
-	build := func() (azcore.TokenCredential, error) { return newCredential(&o, hc) }
-	cred, err := build()
-	if err != nil {
-		return nil, fmt.Errorf("graph: %w", err)
-	}
-	c.cred = &renewingCredential{build: build, cur: cred}
-
+// buildAdapter builds the SDK's request adapter over hc, sending tokens to graphHost only.
+func (c *Client) buildAdapter(hc *http.Client, graphHost string) error {
+	o := c.opts
 	// The provider sends a token only to hosts in validHosts, compared by host name without port; to any other
 	// host it silently sends none.
 	auth, err := kauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(c.cred, c.scopes,
-		[]string{gu.Hostname()})
+		[]string{graphHost})
 	if err != nil {
-		return nil, fmt.Errorf("graph: authentication provider: %w", err)
+		return fmt.Errorf("graph: authentication provider: %w", err)
 	}
 	parent := hc.Transport
 	if parent == nil {
@@ -233,26 +236,14 @@ func New(opts Options) (*Client, error) {
 	adapter, err := msgraphgocore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
 		auth, gco, nil, nil, pipeline)
 	if err != nil {
-		return nil, fmt.Errorf("graph: request adapter: %w", err)
+		return fmt.Errorf("graph: request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(c.base)
 	c.adapter = adapter
-	return c, nil
+	return nil
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// Name names the backend in logs.
-func (c *Client) Name() string { return "graph" }
-
-// Close closes the client's idle connections, so that a process running several passes (the demo, the
-// benchmarks) does not keep a pass's connections open after it. The client stays usable.
+// Close implements exchange.Calendar: it closes the client's idle connections.
 func (c *Client) Close() error {
 	for _, t := range c.idle {
 		t.CloseIdleConnections()

@@ -1,18 +1,13 @@
 package graph
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -166,49 +161,14 @@ func retryAfterCause(o outcome, now time.Time) error {
 	return &exchange.RetryAfterError{After: d, Err: fmt.Errorf("graph answered %d", o.Status)}
 }
 
-// netClass classifies an error that came instead of an HTTP answer.
-type netClass int
-
-const (
-	netOther   netClass = iota
-	netTLS              // the server's certificate is not trusted
-	netDNS              // the host name does not resolve
-	netRefused          // nothing listens
-	netAuth             // Entra ID answered, refusing the credentials
-)
-
-func netKind(err error) netClass {
-	var cve *tls.CertificateVerificationError
-	var uae x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var cie x509.CertificateInvalidError
-	var dnsErr *net.DNSError
+// entraRefused reports an azidentity error in which Entra ID answered, refusing the credentials, rather than a
+// transport failure on the way to it.
+func entraRefused(err error) bool {
 	var afe *azidentity.AuthenticationFailedError
-	switch {
-	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &he), errors.As(err, &cie):
-		return netTLS
-	case errors.As(err, &dnsErr):
-		return netDNS
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return netRefused
+	if !errors.As(err, &afe) {
+		return false
 	}
-	isAuth := errors.As(err, &afe)
-	if isAuth && afe.RawResponse != nil {
-		return netAuth
-	}
-	// MSAL, inside azidentity, keeps only the text of a transport error.
-	s := err.Error()
-	switch {
-	case strings.Contains(s, "x509: ") || strings.Contains(s, "tls: "):
-		return netTLS
-	case strings.Contains(s, "no such host"):
-		return netDNS
-	case strings.Contains(s, "connection refused"):
-		return netRefused
-	case isAuth:
-		return netAuth
-	}
-	return netOther
+	return afe.RawResponse != nil || exchange.ClassifyTransport(err) == exchange.TransportOther
 }
 
 // failure explains an error that came instead of an HTTP answer from Graph.
@@ -217,7 +177,7 @@ func (c *Client) failure(op, mailbox string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	if netKind(err) == netAuth {
+	if entraRefused(err) {
 		return c.authFailure(err)
 	}
 	var afe *azidentity.AuthenticationFailedError
@@ -237,24 +197,7 @@ func (c *Client) transportFailure(op, mailbox string, err error, setting string)
 	}
 	e := &Error{Op: op, Mailbox: mailbox, Err: exchange.ErrUnavailable, cause: err,
 		msg: c.redact(firstLine(strings.Join(strings.Fields(err.Error()), " "), 300))}
-	switch netKind(err) {
-	case netTLS:
-		e.Hint = fmt.Sprintf("the TLS certificate of %s is not trusted: name a PEM file with the CA that issued it in "+
-			"[exchange] ca_file (or add the CA to the system's trust store), or correct %s in "+
-			"[exchange.graph] if the host is wrong", host, setting)
-	case netDNS:
-		e.Hint = fmt.Sprintf("the host %s cannot be resolved: check %s in [exchange.graph] and this machine's DNS "+
-			"and proxy settings", host, setting)
-	case netRefused:
-		e.Hint = fmt.Sprintf("nothing accepts connections at %s: check %s in [exchange.graph] and any firewall "+
-			"between this machine and the host", host, setting)
-	default:
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			e.Hint = "the operation was cancelled or timed out"
-		} else {
-			e.Hint = fmt.Sprintf("the connection to %s failed; the next pass retries", host)
-		}
-	}
+	e.Hint = exchange.TransportHint(err, host, setting+" in [exchange.graph]")
 	return e
 }
 

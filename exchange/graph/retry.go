@@ -1,13 +1,13 @@
 package graph
 
 import (
-	"context"
-	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"tfsync/exchange"
 )
 
 const (
@@ -79,14 +79,7 @@ func shouldRetry(o outcome, attempts, tokenRetries, limit int, now time.Time) re
 // not when the credentials failed, and not when the host cannot be reached at all (wrong URL, untrusted
 // certificate), which a retry within the pass does not change.
 func retryableTransport(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	switch netKind(err) {
-	case netTLS, netDNS, netRefused, netAuth:
-		return false
-	}
-	return true
+	return !entraRefused(err) && exchange.TransientTransport(err)
 }
 
 // backoff is the wait before try attempts+1 when the server named none: exponential from backoffBase, capped, with
@@ -157,19 +150,4 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

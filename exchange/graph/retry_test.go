@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -120,16 +119,5 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", attempts, d, top/2, top)
 			}
 		}
-	}
-}
-
-func TestSleepCtxStopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Errorf("sleepCtx on a cancelled context = %v, want context.Canceled", err)
-	}
-	if err := sleepCtx(context.Background(), 0); err != nil {
-		t.Errorf("sleepCtx(0) = %v, want nil", err)
 	}
 }
