@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -46,21 +45,6 @@ func TestCommandTextGolden(t *testing.T) {
 			return "INSTALLATION"
 		})
 		out = strings.ReplaceAll(out, calsync.CurrentAccount()+" may write", "ACCOUNT may write")
-		path := filepath.Join("testdata", "text", s.name+".txt")
-		if *updateGolden {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run the test with -update to create it)", err)
-		}
-		if out != string(want) {
-			t.Errorf("%s differs from %s (run with -update if the change is intended):\n%s", strings.Join(s.args, " "), path, out)
-		}
+		golden(t, filepath.Join("testdata", "text", s.name+".txt"), []byte(out))
 	}
 }
