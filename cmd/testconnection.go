@@ -236,7 +236,7 @@ func checkSecrets(cfg *config.Config) error {
 func printChecks(f *Factory, l *checkList) {
 	p := f.printer()
 	if p.JSON() {
-		_ = p.Result(l)
+		_ = p.Result(l) // strings and booleans: encoding cannot fail
 		return
 	}
 	t := p.Table()

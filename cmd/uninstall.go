@@ -93,7 +93,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	// With --output json the plan, the prompts and the progress go to stderr, and stdout gets the result.
 	p := f.printer()
 	if p.JSON() {
-		defer func() { _ = p.Result(res) }()
+		defer func() { _ = p.Result(res) }() // strings, counts and booleans: encoding cannot fail
 	}
 	w := p.Text()
 
