@@ -15,6 +15,8 @@ import (
 	"tfsync/cmd/config"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 	"tfsync/tf/demo"
@@ -30,29 +32,12 @@ type env struct {
 	config string
 	em     *emulator.Emulator
 	db     *sql.DB
-	now    time.Time
+	clock  *testclock.Clock // the emulator's and the commands' clock
 }
 
-func newEnv(t *testing.T, extraConfig string) *env {
-	t.Helper()
-	dir := t.TempDir()
-	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), now: testNow}
-	tfPath := filepath.Join(dir, "tf.db")
-	ctx := context.Background()
-	if err := tf.CreateSchema(ctx, tfPath); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+tfPath+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e.db = db
-	zone, _ := time.LoadLocation("Europe/Stockholm")
-	if err := demo.Seed(ctx, db, testNow, zone); err != nil {
-		t.Fatal(err)
-	}
-	cfg := `[tf]
+// testConfig is the configuration of the test installations: TF's database beside it, the Graph backend (the tests
+// replace the calendar with the emulator), the secret from TFSYNC_TEST_SECRET.
+const testConfig = `[tf]
 database = "tf.db"
 [exchange]
 mode = "graph"
@@ -62,15 +47,41 @@ client_id = "11111111-2222-3333-4444-555555555555"
 client_secret = "env:TFSYNC_TEST_SECRET"
 [sync]
 allowed_domains = ["example.com"]
-` + extraConfig
+`
+
+// newBareEnv is an installation without bookings or configuration yet: the shared rig's emulator with mailboxes
+// and its clock at start, and an empty TF database with a connection to it.
+func newBareEnv(t *testing.T, start time.Time, mailboxes ...string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	rig := emutest.New(t, emutest.Options{Start: start, Mailboxes: mailboxes})
+	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), em: rig.Emulator, clock: rig.Clock}
+	tfPath := filepath.Join(dir, "tf.db")
+	if err := tf.CreateSchema(context.Background(), tfPath); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+tfPath+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e.db = db
+	return e
+}
+
+func newEnv(t *testing.T, extraConfig string) *env {
+	t.Helper()
+	e := newBareEnv(t, testNow, "anna.lindqvist@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com",
+		"johan.berg@example.com", "karin.ek@example.com", "leif@svenssonstak.example.org")
+	zone, _ := time.LoadLocation("Europe/Stockholm")
+	if err := demo.Seed(context.Background(), e.db, testNow, zone); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig + extraConfig
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("TFSYNC_TEST_SECRET", "s3cr3t-value-never-printed")
-	e.em = emulator.New(emulator.Options{Now: func() time.Time { return e.now }})
-	for _, mb := range []string{"anna.lindqvist@example.com", "mehmet.yilmaz@example.com", "sara.nilsson@example.com", "johan.berg@example.com", "karin.ek@example.com", "leif@svenssonstak.example.org"} {
-		e.em.AddMailbox(mb, emulator.MailboxOptions{})
-	}
 	return e
 }
 
@@ -79,7 +90,7 @@ func (e *env) run(args ...string) (int, string, string) {
 	e.t.Helper()
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
-	f.Now = func() time.Time { return e.now }
+	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	code := run(context.Background(), f, append(args, "--config", e.config))
 	return code, out.String(), errOut.String()
@@ -181,7 +192,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("lock held by a running pass", func(t *testing.T) {
 		e := newEnv(t, "")
-		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-time.Minute), time.Hour)
+		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.clock.Now().Add(-time.Minute), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +207,7 @@ func TestExitCodes(t *testing.T) {
 	})
 	t.Run("lock held far too long", func(t *testing.T) {
 		e := newEnv(t, "")
-		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-3*time.Hour), time.Hour)
+		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.clock.Now().Add(-3*time.Hour), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,8 +382,7 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "conf", "client-secret.txt"), []byte("x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	em := emulator.New(emulator.Options{})
-	em.AddMailbox("anna@example.com", emulator.MailboxOptions{})
+	em := emutest.New(t, emutest.Options{Mailboxes: []string{"anna@example.com"}}).Emulator
 	io2, out2, _ := TestIO()
 	f2 := NewFactory(io2)
 	f2.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return em, nil }
@@ -405,7 +415,7 @@ func TestStatus(t *testing.T) {
 		}
 		return nil
 	})
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	e.run("sync")
 	code, out, _ := e.run("status")
 	if code != ExitOK {

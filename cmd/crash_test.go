@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,7 +330,8 @@ func (e *crashEnv) mutate(n int) {
 // TestSIGKILLDuringSync kills the real program with SIGKILL at random moments of its passes and runs a normal pass
 // after each kill. A moment is a random Graph operation of the pass (the emulator sees it coming) plus a random
 // delay of up to 30 ms, so that kills land before, during and after the server commits a write; a fixed seed makes
-// them repeatable. One installation lives through the story cleanly, the other with the kills; after every step
+// them repeatable. An operation after the chosen one waits until the kill is sent and is then refused, as if it had
+// never reached the server, so a slow machine cannot let the pass run to its end before the kill. One installation lives through the story cleanly, the other with the kills; after every step
 // they must hold the same calendars and TF, with no duplicate, and the lock of the killed process must not stop the
 // next pass.
 func TestSIGKILLDuringSync(t *testing.T) {
@@ -346,10 +348,16 @@ func TestSIGKILLDuringSync(t *testing.T) {
 	var ops atomic.Int64
 	var target atomic.Int64
 	hit := make(chan struct{}, 1)
+	var sent atomic.Pointer[chan struct{}] // closed once this step's kill is sent (or its pass has ended)
 	killed.emu.em.SetFaults(emulator.Faults{Latency: 20 * time.Millisecond, OpLatency: time.Millisecond,
 		Hook: func(emulator.FaultOp) *emulator.FaultReply {
-			if ops.Add(1) == target.Load() {
+			n, at := ops.Add(1), target.Load()
+			switch {
+			case n == at:
 				hit <- struct{}{}
+			case at > 0 && n > at:
+				<-*sent.Load()
+				return &emulator.FaultReply{Status: http.StatusServiceUnavailable}
 			}
 			return nil
 		}})
@@ -367,6 +375,8 @@ func TestSIGKILLDuringSync(t *testing.T) {
 		total := clean.emu.em.Traffic().Operations - before
 
 		ops.Store(0)
+		killSent := make(chan struct{})
+		sent.Store(&killSent)
 		at := 1 + rng.Int64N(int64(total))
 		target.Store(at)
 		writes := killed.writes()
@@ -379,8 +389,10 @@ func TestSIGKILLDuringSync(t *testing.T) {
 		case <-hit:
 			time.Sleep(delay) // the moment to kill at, not a wait for something to happen
 			c.cmd.Process.Signal(syscall.SIGKILL)
+			close(killSent)
 			code = <-exited
 		case code = <-exited:
+			close(killSent)
 		}
 		target.Store(0)
 		select {

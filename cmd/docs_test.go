@@ -25,7 +25,7 @@ import (
 
 	"tfsync/cmd/config"
 	"tfsync/exchange"
-	"tfsync/exchange/emulator"
+	"tfsync/exchange/emulator/emutest"
 )
 
 // The operations docs in docs/ are what an admin copies from, so these tests hold them to the code: every tfsync
@@ -1009,8 +1009,7 @@ func TestDocsWalkthrough(t *testing.T) {
 
 	dir := t.TempDir()
 	t.Chdir(dir)
-	em := emulator.New(emulator.Options{})
-	em.AddMailbox("anna.lindqvist@example.com", emulator.MailboxOptions{})
+	em := emutest.New(t, emutest.Options{Mailboxes: []string{"anna.lindqvist@example.com"}}).Emulator
 	ctx := context.Background()
 	ran := map[string]string{}
 

@@ -50,7 +50,7 @@ func TestExitCodeTable(t *testing.T) {
 	}
 	lockSince := func(ago time.Duration) func(e *env) {
 		return func(e *env) {
-			lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-ago), time.Hour)
+			lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.clock.Now().Add(-ago), time.Hour)
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func TestExitCodeTable(t *testing.T) {
 				e := newEnv(t, "")
 				io, out, errOut := TestIO()
 				f := NewFactory(io)
-				f.Now = func() time.Time { return e.now }
+				f.Now = e.clock.Now
 				f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
@@ -123,7 +123,7 @@ func TestExitCodeTable(t *testing.T) {
 				e := newEnv(t, "")
 				io, out, errOut := TestIO()
 				f := NewFactory(io)
-				f.Now = func() time.Time { return e.now }
+				f.Now = e.clock.Now
 				f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel() // SIGTERM while the store and TF are still being opened
@@ -262,7 +262,7 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
-	f.Now = func() time.Time { return e.now }
+	f.Now = e.clock.Now
 	t.Setenv(config.PathEnv, e.config)
 	if code := run(context.Background(), f, []string{"sync"}); code != ExitOK {
 		t.Fatalf("exit %d with %s set\n%s\n%s", code, config.PathEnv, out, errOut)

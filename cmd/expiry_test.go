@@ -22,11 +22,11 @@ func TestSecretExpiryWarnings(t *testing.T) {
 	if code != ExitOK || strings.Count(stderr, warn) != 1 {
 		t.Fatalf("first pass: exit %d, want the warning once in the log:\n%s", code, stderr)
 	}
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if _, _, stderr = e.run("sync"); strings.Contains(stderr, "expires on") {
 		t.Errorf("the warning is logged again the same day:\n%s", stderr)
 	}
-	e.now = e.now.Add(24 * time.Hour)
+	e.clock.Advance(24 * time.Hour)
 	if _, _, stderr = e.run("sync"); !strings.Contains(stderr, "in 15 days") {
 		t.Errorf("the warning is not logged the next day:\n%s", stderr)
 	}
@@ -44,7 +44,7 @@ func TestSecretExpiryWarnings(t *testing.T) {
 	}
 
 	// Far from the date, nothing is said.
-	e.now = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	e.clock.Set(time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC))
 	if _, out, stderr := e.run("status"); strings.Contains(out+stderr, "expires") {
 		t.Errorf("a warning three months ahead:\n%s", out)
 	}

@@ -47,7 +47,7 @@ func TestInstallationIdentity(t *testing.T) {
 
 	// A trial installation's event in Anna's calendar.
 	const other = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
-	start := e.now.Add(48 * time.Hour)
+	start := e.clock.Now().Add(48 * time.Hour)
 	var res []exchange.OpResult
 	e.em.Write(context.Background(), []exchange.Op{{Kind: exchange.OpCreate, Mailbox: anna, TransactionID: "trial-1",
 		Event: exchange.Event{BookingID: "TRIAL-1", InstallationID: other, Subject: "Ärende: prov", Start: start,

@@ -62,8 +62,9 @@ the file named by --tf-database (an existing database is left as it is: the tabl
 	fl.StringVar(&opts.ClientID, "client-id", "", "Application (client) ID of the Entra ID app")
 	fl.StringVar(&opts.ClientSecret, "client-secret", "file:client-secret.txt", "where the client secret is: file:PATH (a scheduler sees it) or env:NAME")
 	fl.StringVar(&opts.SecretExpires, "client-secret-expires", "", "the client secret's Expires date (YYYY-MM-DD): tfsync warns 30 days ahead")
-	fl.StringVar(&opts.AuthorityHost, "authority-host", "https://login.microsoftonline.com/", "Entra ID authority host")
-	fl.StringVar(&opts.GraphURL, "graph-url", "https://graph.microsoft.com", "Microsoft Graph URL")
+	graph := config.Default().Exchange.Graph // the declared defaults, so init writes what an absent key means
+	fl.StringVar(&opts.AuthorityHost, "authority-host", graph.AuthorityHost, "Entra ID authority host")
+	fl.StringVar(&opts.GraphURL, "graph-url", graph.GraphURL, "Microsoft Graph URL")
 	fl.StringVar(&opts.EWSURL, "ews-url", "https://mail.example.com/EWS/Exchange.asmx", "EWS URL (ends in .asmx)")
 	fl.StringVar(&opts.EWSUser, "ews-username", `EXAMPLE\svc-tf`, "EWS service account")
 	fl.StringVar(&opts.EWSPassword, "ews-password", "file:ews-password.txt", "where the EWS password is: file:PATH (a scheduler sees it) or env:NAME")

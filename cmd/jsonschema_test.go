@@ -148,7 +148,7 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 			return nil
 		})
 		defer e.em.SetFault(nil)
-		e.now = e.now.Add(5 * time.Minute)
+		e.clock.Advance(5 * time.Minute)
 		code, out, _ := e.run("sync", "-o", "json", "--full")
 		check(t, "sync partial", code, out, ExitPartial)
 		if !strings.Contains(out, `"results"`) || !strings.Contains(out, `"code": "partial"`) {

@@ -52,7 +52,7 @@ func TestPassOnATerminalShowsReadProgress(t *testing.T) {
 	io, out, errOut := TestIO()
 	io.ErrTTY = true
 	f := NewFactory(io)
-	f.Now = func() time.Time { return e.now }
+	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	if code := run(context.Background(), f, []string{"sync", "--config", e.config}); code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)

@@ -45,7 +45,7 @@ func TestScopedPasses(t *testing.T) {
 	}
 	step := func(wantTouched string, args ...string) string {
 		t.Helper()
-		e.now = e.now.Add(5 * time.Minute)
+		e.clock.Advance(5 * time.Minute)
 		before := e.requestCounts()
 		code, out, stderr := e.run(args...)
 		if code != ExitOK {
@@ -79,7 +79,7 @@ func TestScopedPasses(t *testing.T) {
 		}
 	}
 	step("sara.nilsson@example.com", "sync", "--full", "--resource", "RES-103")
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if code, out, _ := e.run("dry-run"); code != ExitOK || !strings.Contains(out, "Nothing to do") {
 		t.Fatalf("after both scoped passes: exit %d\n%s", code, out)
 	}
@@ -88,7 +88,7 @@ func TestScopedPasses(t *testing.T) {
 	if _, err := e.db.Exec(`DELETE FROM bookings WHERE resource_id IN ('RES-101', 'RES-104')`); err != nil {
 		t.Fatal(err)
 	}
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if code, out, _ := e.run("sync"); code != ExitHeld {
 		t.Fatalf("deleting two technicians' bookings: exit %d, want 5\n%s", code, out)
 	}
@@ -100,7 +100,7 @@ func TestScopedPasses(t *testing.T) {
 	if n := len(e.em.Events("johan.berg@example.com")); n != johan || johan == 0 {
 		t.Errorf("johan's events %d -> %d: a --force scoped to Anna reached him", johan, n)
 	}
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if code, out, _ := e.run("sync"); code != ExitHeld {
 		t.Errorf("johan's deletes should still be held: exit %d\n%s", code, out)
 	}

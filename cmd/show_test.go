@@ -91,7 +91,7 @@ func TestShow(t *testing.T) {
 			return nil
 		})
 		defer e.em.SetFault(nil)
-		e.now = e.now.Add(5 * time.Minute)
+		e.clock.Advance(5 * time.Minute)
 		if code, out, _ := e.run("sync"); code != ExitPartial {
 			t.Fatalf("sync with a failing update: exit %d\n%s", code, out)
 		}
@@ -109,7 +109,7 @@ func TestShow(t *testing.T) {
 		if _, err := e.db.Exec(`DELETE FROM bookings WHERE resource_id = 'RES-101'`); err != nil {
 			t.Fatal(err)
 		}
-		e.now = e.now.Add(5 * time.Minute)
+		e.clock.Advance(5 * time.Minute)
 		if code, out, _ := e.run("sync"); code != ExitHeld {
 			t.Fatalf("sync deleting all of Anna's bookings: exit %d, want 5\n%s", code, out)
 		}

@@ -25,7 +25,7 @@ func (e *env) runAs(cfgPath string, adjust func(*Factory), args ...string) (int,
 	e.t.Helper()
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
-	f.Now = func() time.Time { return e.now }
+	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	if adjust != nil {
 		adjust(f)
@@ -189,7 +189,7 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 	}
 	tf1 := e.tfHash()
 	e.em.ResetRequests()
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	code, out, stderr = e.runAs(e.config, asScheduler, "sync")
 	if code != ExitFailure || out != "" {
 		t.Fatalf("pass on an unwritable store: exit %d\n%s\n%s", code, out, stderr)
@@ -229,7 +229,7 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 	for _, name := range dirNames(t, stateDir) {
 		os.Chmod(filepath.Join(stateDir, name), 0o644)
 	}
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if code, out, stderr := e.runAs(e.config, asScheduler, "sync", "--output", "json"); code != ExitOK || !strings.Contains(out, `"updated": 1`) {
 		t.Fatalf("pass after the fix: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -260,7 +260,7 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 	tf0 := e.tfHash()
 
 	// The trial's dry-run warns; its pass is refused with exit 2, naming production's store, and changes nothing.
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	code, out, _ := e.runAs(trial, nil, "dry-run")
 	if code != ExitOK || !strings.Contains(out, "would be refused") || !strings.Contains(out, prodStore) {
 		t.Fatalf("trial dry-run: exit %d\n%s", code, out)
@@ -283,7 +283,7 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 		t.Fatalf("trial test-connection: exit %d\n%s", code, out)
 	}
 	// Production goes on undisturbed.
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if code, _, stderr := e.run("sync"); code != ExitOK {
 		t.Fatalf("production's next pass: exit %d\n%s", code, stderr)
 	}
@@ -293,7 +293,7 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 	}
 
 	// The admin moves the installation to the trial store on purpose: it relinks every event, creates nothing.
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	code, out, stderr = e.runAs(trial, nil, "sync", "--take-over", "--output", "json")
 	if code != ExitOK || !strings.Contains(stderr, "--take-over") {
 		t.Fatalf("take-over: exit %d\n%s\n%s", code, out, stderr)
@@ -301,12 +301,12 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 	if total, doubled := e.eventsByBooking(); total != 29 || len(doubled) != 0 || e.tfHash() != tf0 {
 		t.Fatalf("after the take-over: %d events, doubled %v, TF changed %v", total, doubled, e.tfHash() != tf0)
 	}
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if code, _, stderr := e.runAs(trial, nil, "sync"); code != ExitOK {
 		t.Fatalf("the trial store's next pass: exit %d\n%s", code, stderr)
 	}
 	// Now production's task is the second store.
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	code, _, stderr = e.run("sync")
 	if code != ExitUsage || !strings.Contains(stderr, trialStore) {
 		t.Fatalf("production after the take-over: exit %d\n%s", code, stderr)
@@ -368,7 +368,7 @@ func TestDryRunSaysWhichCalendarsWereNotRead(t *testing.T) {
 		}
 		return nil
 	})
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	code, out, _ := e.run("dry-run")
 	if code != ExitOK || !strings.HasPrefix(out, "2 of 4 calendars could not be read; the plan below is incomplete.\n") ||
 		!strings.Contains(out, "  sara.nilsson@example.com: ") || strings.Contains(out, "in step") {

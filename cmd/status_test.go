@@ -24,7 +24,7 @@ type statusHistory struct {
 
 func newStatusHistory(t *testing.T) *statusHistory {
 	e := newEnv(t, "")
-	st, err := calsync.OpenStore(context.Background(), filepath.Join(e.dir, "tfsync-state.db"), func() time.Time { return e.now })
+	st, err := calsync.OpenStore(context.Background(), filepath.Join(e.dir, "tfsync-state.db"), e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestStatusOverAHistory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newStatusHistory(t)
-			h.e.now = at(tc.now).Add(30 * time.Second)
+			h.e.clock.Set(at(tc.now).Add(30 * time.Second))
 			tc.build(h)
 
 			code, out := h.status()
@@ -289,7 +289,7 @@ func TestStatusOverAHistory(t *testing.T) {
 // TestStatusCheckAgeRule: --check alarms when no pass has succeeded within --max-age, and not before.
 func TestStatusCheckAgeRule(t *testing.T) {
 	h := newStatusHistory(t)
-	last := h.e.now
+	last := h.e.clock.Now()
 	h.run(last, calsync.RunPass, 0, "", "")
 	finished := last.Add(2 * time.Second)
 	for _, tc := range []struct {
@@ -303,7 +303,7 @@ func TestStatusCheckAgeRule(t *testing.T) {
 		{10 * time.Minute, "5m", ExitFailure},
 		{2 * time.Hour, "3h", ExitOK},
 	} {
-		h.e.now = finished.Add(tc.after)
+		h.e.clock.Set(finished.Add(tc.after))
 		args := []string{"--check"}
 		if tc.maxAge != "" {
 			args = append(args, "--max-age", tc.maxAge)
@@ -323,19 +323,19 @@ func TestEveryPassIsRecorded(t *testing.T) {
 		t.Fatal(code)
 	}
 	lockAt := func(ago time.Duration) *calsync.RunLock {
-		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.now.Add(-ago), time.Hour)
+		lock, err := calsync.AcquireRunLock(filepath.Join(e.dir, "tfsync-state.db"), e.clock.Now().Add(-ago), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return lock
 	}
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	lock := lockAt(time.Minute)
 	if code, _, _ := e.run("sync"); code != ExitOK {
 		t.Fatal(code)
 	}
 	lock.Release()
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	lock = lockAt(3 * time.Hour)
 	if code, _, _ := e.run("sync"); code != ExitLockStale {
 		t.Fatal(code)

@@ -73,7 +73,7 @@ func TestTechnicianNote(t *testing.T) {
 
 	rewrite(t, e.config, "[sync]\n", "[sync]\ntechnician_note = false\n")
 	for pass := 3; pass <= 5; pass++ {
-		e.now = e.now.Add(5 * time.Minute)
+		e.clock.Advance(5 * time.Minute)
 		c, u, d := e.syncCounts()
 		want := 0
 		if pass == 3 {

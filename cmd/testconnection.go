@@ -89,7 +89,7 @@ func runTestConnection(ctx context.Context, f *Factory, opts *TestConnectionOpti
 		return connErr(list.firstError())
 	}
 	list.Checks[0].Message = "read " + cfg.Path
-	if err := checkSecrets(cfg); !list.add("secrets", err, "every secret resolves (values not shown)") {
+	if err := cfg.CheckSecrets(); !list.add("secrets", err, "every secret resolves (values not shown)") {
 		return connErr(list.firstError())
 	}
 
@@ -214,23 +214,6 @@ func connErr(err error) error {
 		}
 	}
 	return err
-}
-
-// checkSecrets resolves every configured secret, so a missing environment variable is reported by name here.
-func checkSecrets(cfg *config.Config) error {
-	var errs []error
-	for _, s := range []config.Secret{cfg.Exchange.Graph.ClientSecret, cfg.Exchange.Graph.Certificate, cfg.Exchange.EWS.Password, cfg.Notify.Password} {
-		if !s.IsSet() {
-			continue
-		}
-		if _, err := s.Value(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", config.ErrConfig, errors.Join(errs...))
-	}
-	return nil
 }
 
 func printChecks(f *Factory, l *checkList) {

@@ -1,42 +1,26 @@
 package cmd
 
 import (
-	"context"
-	"database/sql"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"tfsync/exchange/emulator"
-	"tfsync/tf"
 )
 
 // newSmallEnv is an installation with two technicians and a handful of bookings relative to now's day, small
 // enough for golden files.
 func newSmallEnv(t *testing.T, now time.Time) *env {
 	t.Helper()
-	dir := t.TempDir()
-	e := &env{t: t, dir: dir, config: filepath.Join(dir, "tfsync.toml"), now: now}
-	tfPath := filepath.Join(dir, "tf.db")
-	if err := tf.CreateSchema(context.Background(), tfPath); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+tfPath+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e.db = db
+	e := newBareEnv(t, now, "anna.lindqvist@example.com", "johan.berg@example.com")
 	zone := mustStockholm()
 	day := func(n int) string {
 		l := now.In(zone)
 		return time.Date(l.Year(), l.Month(), l.Day()+n, 12, 0, 0, 0, zone).Format("2006-01-02")
 	}
 	stamp := now.In(zone).Format("2006-01-02T15:04:05")
-	_, err = db.Exec(`
+	_, err := e.db.Exec(`
 INSERT INTO resources (id, name, email, sync_enabled) VALUES
   ('RES-101', 'Anna Lindqvist', 'anna.lindqvist@example.com', 1),
   ('RES-102', 'Johan Berg', 'johan.berg@example.com', 1);
@@ -49,24 +33,10 @@ INSERT INTO bookings (id, kind, resource_id, title, location, start, "end", upda
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := `[tf]
-database = "tf.db"
-[exchange]
-mode = "graph"
-[exchange.graph]
-tenant_id = "contoso.onmicrosoft.com"
-client_id = "11111111-2222-3333-4444-555555555555"
-client_secret = "env:TFSYNC_TEST_SECRET"
-[sync]
-allowed_domains = ["example.com"]
-`
-	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(e.config, []byte(testConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("TFSYNC_TEST_SECRET", "s3cr3t-value-never-printed")
-	e.em = emulator.New(emulator.Options{Now: func() time.Time { return e.now }})
-	e.em.AddMailbox("anna.lindqvist@example.com", emulator.MailboxOptions{})
-	e.em.AddMailbox("johan.berg@example.com", emulator.MailboxOptions{})
 	return e
 }
 
@@ -108,7 +78,7 @@ func TestDryRunTimesGolden(t *testing.T) {
 			if _, err := e.db.Exec(`DELETE FROM bookings WHERE id IN ('ARE-2', 'RON-3')`); err != nil {
 				t.Fatal(err)
 			}
-			e.now = e.now.Add(5 * time.Minute)
+			e.clock.Advance(5 * time.Minute)
 			step("deletes after ARE-2 and the all-day RON-3 left TF")
 			golden(t, filepath.Join("testdata", "times", "dryrun-"+season.name+".txt"), text)
 			golden(t, filepath.Join("testdata", "times", "dryrun-"+season.name+".json"), js)

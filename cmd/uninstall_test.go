@@ -96,7 +96,7 @@ func TestUninstall(t *testing.T) {
 	})
 	io, out, errOut := TestIO()
 	f := NewFactory(io)
-	f.Now = func() time.Time { return e.now }
+	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	code := run(ctx, f, []string{"uninstall", "--yes", "--config", e.config})
 	e.em.SetFault(nil)
@@ -104,7 +104,7 @@ func TestUninstall(t *testing.T) {
 	if code == ExitOK || left == 0 || left == 30 {
 		t.Fatalf("interrupted uninstall: exit %d, %d of 30 events left\n%s%s", code, left, out, errOut)
 	}
-	e.now = e.now.Add(5 * time.Minute)
+	e.clock.Advance(5 * time.Minute)
 	if code, _, stderr := e.run("sync"); code == ExitOK || !strings.Contains(stderr, "uninstall is under way") || ours() != left {
 		t.Fatalf("a sync during an unfinished uninstall: exit %d, events %d -> %d\n%s", code, left, ours(), stderr)
 	}
@@ -113,7 +113,7 @@ func TestUninstall(t *testing.T) {
 	io, out, errOut = TestIO()
 	io.InTTY, io.In = true, strings.NewReader("yes\ny\n")
 	f = NewFactory(io)
-	f.Now = func() time.Time { return e.now }
+	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	if code := run(context.Background(), f, []string{"uninstall", "--config", e.config}); code != ExitOK {
 		t.Fatalf("resumed uninstall: exit %d\n%s%s", code, out, errOut)

@@ -13,7 +13,7 @@ import (
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
-	"tfsync/exchange/exchangetest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/tf"
 	"tfsync/tf/demo"
 )
@@ -21,7 +21,7 @@ import (
 // fixture is a TF database, a store and an emulator, wired into an engine, with a clock tests move.
 type fixture struct {
 	t     *testing.T
-	clock *exchangetest.Clock // the emulator's, TF's, the store's and the engine's
+	clock *testclock.Clock // the emulator's, TF's, the store's and the engine's
 	tfDB  string
 	db    *sql.DB
 	src   *tf.SQLite

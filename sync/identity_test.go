@@ -22,8 +22,8 @@ import (
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/exchange/ews"
-	"tfsync/exchange/exchangetest"
 	"tfsync/exchange/graph"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -40,7 +40,7 @@ var idMailboxes = []string{"anna@example.com", "bo@example.com", idCecilia}
 type idWorld struct {
 	t     *testing.T
 	emu   *emutest.Rig
-	clock *exchangetest.Clock
+	clock *testclock.Clock
 	em    *emulator.Emulator
 }
 

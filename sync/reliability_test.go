@@ -29,7 +29,7 @@ import (
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
-	"tfsync/exchange/exchangetest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/exchange/graph"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -148,8 +148,8 @@ func (n *netSwitch) RoundTrip(req *http.Request) (*http.Response, error) {
 // client, store and TF connection for every pass, as each scheduled `tfsync sync` is a new process.
 type rig struct {
 	t         *testing.T
-	emu       *emutest.Rig        // the shared emulator rig, with the standard app and EWS account
-	clock     *exchangetest.Clock // the one clock: the emulator's (token expiry), the backends', TF's and the engine's
+	emu       *emutest.Rig     // the shared emulator rig, with the standard app and EWS account
+	clock     *testclock.Clock // the one clock: the emulator's (token expiry), the backends', TF's and the engine's
 	tfPath    string
 	statePath string
 	db        *sql.DB
@@ -162,9 +162,8 @@ type rig struct {
 	// wrapSource, when set, stands between the engine and TF.
 	wrapSource func(tf.Source) tf.Source
 
-	mu     gosync.Mutex
-	slept  []time.Duration // the waits the Graph client asked for between retries
-	passes int
+	backoff *emutest.Backoff // the waits the backends asked for between retries, served for 1 ms at most
+	passes  int
 }
 
 func newRig(t *testing.T) *rig {
@@ -186,6 +185,7 @@ func newRig(t *testing.T) *rig {
 	r.emu = emutest.Start(t, emutest.Options{Start: relNow,
 		Mailboxes: append(append([]string{}, relMailboxes...), relOutside), EWS: true, Impersonation: true})
 	r.em, r.srv, r.clock = r.emu.Emulator, r.emu.Server, r.emu.Clock
+	r.backoff = &emutest.Backoff{Cap: time.Millisecond}
 	r.net = &netSwitch{base: r.srv.Client().Transport}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -202,20 +202,9 @@ func (r *rig) exec(q string, args ...any) {
 	}
 }
 
-func (r *rig) sleep(ctx context.Context, d time.Duration) error {
-	r.mu.Lock()
-	r.slept = append(r.slept, d)
-	r.mu.Unlock()
-	// The wait is recorded, not served in full: the test needs the order of events, not the time.
-	t := time.NewTimer(min(d, time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// sleep is the backends' back-off: the wait is recorded, not served in full (the test needs the order of events,
+// not the time).
+func (r *rig) sleep(ctx context.Context, d time.Duration) error { return r.backoff.Sleep(ctx, d) }
 
 func (r *rig) graphOptions() graph.Options {
 	o := r.emu.GraphOptions()
@@ -813,13 +802,11 @@ func TestStorm(t *testing.T) {
 	}
 	r.checkMoves(moves)
 	honoured := 0
-	r.mu.Lock()
-	for _, d := range r.slept {
+	for _, d := range r.backoff.Waits() {
 		if d == 50*time.Millisecond {
 			honoured++
 		}
 	}
-	r.mu.Unlock()
 	if honoured == 0 || tr.Throttled == 0 {
 		t.Fatalf("the storm did not happen: %d waits of the server's 0.05 s, %d throttled answers", honoured, tr.Throttled)
 	}

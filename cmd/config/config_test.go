@@ -406,6 +406,21 @@ func TestLoadConfigInline(t *testing.T) {
 			line: 11, key: "exchange.graph.graph_url", contains: []string{"must not hold a user name or password"},
 		},
 		{
+			name: "url without a scheme",
+			body: configTestGraph + "client_secret = \"env:X\"\nauthority_host = \"login.microsoftonline.com\"\n\n[sync]\nallowed_domains = [\"example.com\"]\n",
+			line: 11, key: "exchange.graph.authority_host", contains: []string{"[exchange.graph] authority_host is not a URL: write it like https://login.microsoftonline.com/"},
+		},
+		{
+			name: "url of another scheme",
+			body: configTestGraph + "client_secret = \"env:X\"\ngraph_url = \"ftp://graph.example.com\"\n\n[sync]\nallowed_domains = [\"example.com\"]\n",
+			line: 11, key: "exchange.graph.graph_url", contains: []string{"[exchange.graph] graph_url is not a URL"},
+		},
+		{
+			name: "http to loopback",
+			body: configTestGraph + "client_secret = \"env:X\"\ngraph_url = \"http://[::1]:8080\"\n\n[sync]\nallowed_domains = [\"example.com\"]\nbad_key = 1\n",
+			line: 15, key: "sync.bad_key", contains: []string{"[sync] bad_key is not a known key"},
+		},
+		{
 			name: "duplicate key",
 			body: configTestGraph + "client_secret = \"env:X\"\n\n[sync]\nallowed_domains = [\"example.com\"]\npast_days = 1\npast_days = 2\n",
 			line: 15, contains: []string{"TOML syntax error"},

@@ -87,7 +87,7 @@ func (s Secret) Value() (string, error) {
 	default:
 		v = cleanSecret(s.Ref)
 	}
-	if s.kind == "client_secret" && configGUIDPattern.MatchString(v) {
+	if s.kind == "client_secret" && guidPattern.MatchString(v) {
 		return "", &secretError{msg: fmt.Sprintf(
 			"%s holds a GUID: this is the secret's ID; copy its Value instead (Entra ID -> App registrations -> the app -> Certificates & secrets, the Value column, shown only right after the secret is made; if it is hidden now, add a new secret)",
 			s.label())}
@@ -140,7 +140,7 @@ func (s Secret) literalProblem() string {
 	if s.kind == "certificate" {
 		return "" // Value reads a certificate that is not PEM text as a file name.
 	}
-	if s.kind == "client_secret" && configGUIDPattern.MatchString(v) {
+	if s.kind == "client_secret" && guidPattern.MatchString(v) {
 		return fmt.Sprintf("%s holds a GUID: this is the secret's ID; copy its Value instead (Entra ID -> App registrations -> the app -> Certificates & secrets, the Value column)", s.label())
 	}
 	looksLikeFile := secretPathPattern.MatchString(v) || (s.kind == "client_secret" && strings.Contains(v, clientSecretPathMarker))

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/template"
+	"unicode/utf8"
 )
 
 // InitValues are what tfsync init was told; the rest of the file it writes comes from the key declarations.
@@ -22,82 +24,106 @@ type InitValues struct {
 	AllowedDomains []string
 }
 
-// WriteTemplate writes the commented tfsync.toml that tfsync init writes.
-func WriteTemplate(w io.Writer, v InitValues) error { return Template.Execute(w, v) }
-
 // PlaceholderGUID is what tfsync init writes for a tenant or client id it was not given.
 const PlaceholderGUID = "00000000-0000-0000-0000-000000000000"
 
 // IsPlaceholderID reports whether a tenant or client id is the all-zero placeholder tfsync init writes.
 func IsPlaceholderID(v string) bool { return strings.HasPrefix(v, "00000000-") }
 
-// Template is the commented tfsync.toml that tfsync init writes. It is executed with a struct holding Mode,
-// TFDatabase, TenantID, ClientID, ClientSecret, SecretExpires, AuthorityHost, GraphURL, EWSURL, EWSUser,
-// EWSPassword and AllowedDomains.
-var Template = template.Must(template.New("config").Funcs(template.FuncMap{"q": QuoteString, "sq": QuoteLiteral}).Parse(`# tfsync configuration, written by 'tfsync init'. Check it with 'tfsync test-connection'.
+// templateHeader opens the file tfsync init writes.
+const templateHeader = `# tfsync configuration, written by 'tfsync init'. Check it with 'tfsync test-connection'.
 # Relative paths are resolved against this file's folder. Secrets are env:NAME, file:PATH or a literal value;
 # prefer env: or file:, and keep this file readable only by the account that runs tfsync.
+`
 
-[tf]
-database = {{q .TFDatabase}}        # TF's integration database (SQLite)
-time_zone = "Europe/Stockholm"     # the zone of TF's wall times
+// templateCommentColumn is where the comments after values start, so they line up.
+const templateCommentColumn = 35
 
-[state]
-path = "tfsync-state.db"           # tfsync's mapping store; the run lock is tfsync-state.db.lock
+// WriteTemplate writes the commented tfsync.toml that tfsync init writes: the tables in initTableOrder (those of
+// the other [exchange] mode left out), each with the keys whose declaration has an InitLine.
+func WriteTemplate(w io.Writer, v InitValues) error {
+	var b strings.Builder
+	b.WriteString(templateHeader)
+	for _, name := range initTableOrder {
+		t := table(name)
+		if t.Mode != "" && t.Mode != v.Mode {
+			continue
+		}
+		b.WriteString("\n")
+		if t.Commented {
+			b.WriteString("# ")
+		}
+		b.WriteString("[" + t.Name + "]\n")
+		if t.Above != "" {
+			b.WriteString(t.Above + "\n")
+		}
+		for _, k := range tableKeys(name) {
+			if k.Init != nil {
+				b.WriteString(k.templateLine(v))
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
 
-[log]
-# Schedulers throw stdout and stderr away: every log line also goes here, as JSON lines with the pass's run id.
-file = "tfsync.log"                # beside the state store
-max_size = 10                      # megabytes a file may reach before it is rotated (tfsync-<time>.log)
-max_files = 5                      # files kept, the current one included
+// templateLine is how init writes k: set to init's value or the default, or commented out with an example.
+func (k *Key) templateLine(v InitValues) string {
+	in := k.Init
+	line := ""
+	switch {
+	case in.Commented:
+		line = "# " + k.Name + " = " + in.Example
+	case in.Value != nil && in.Value(v) == "":
+		line = "# " + k.Name + " = " + in.Example
+	case in.Value != nil:
+		line = k.Name + " = " + in.Value(v)
+	default:
+		line = k.Name + " = " + tomlValue(k.Default)
+	}
+	if in.Comment != "" {
+		pad := max(templateCommentColumn-utf8.RuneCountInString(line), 3)
+		line += strings.Repeat(" ", pad) + "# " + in.Comment
+	}
+	if in.Above != "" {
+		line = in.Above + "\n" + line
+	}
+	return line + "\n"
+}
 
-[exchange]
-mode = {{q .Mode}}                    # graph (Office 365) | ews (on-premises Exchange)
-{{if eq .Mode "graph"}}
-[exchange.graph]
-# From the app registration in Entra ID (App registrations -> your app -> Overview).
-tenant_id = {{q .TenantID}}   # Directory (tenant) ID
-client_id = {{q .ClientID}}   # Application (client) ID
-client_secret = {{q .ClientSecret}}   # the secret's Value (not its Secret ID)
-{{if .SecretExpires}}client_secret_expires = {{.SecretExpires}}   # the secret's Expires date: tfsync warns 30 days ahead
-{{else}}# client_secret_expires = 2028-12-31   # the secret's Expires date: tfsync warns 30 days ahead
-{{end -}}
-# certificate = "file:tfsync-cert.pem"   # instead of client_secret: PEM with certificate and private key
-authority_host = {{q .AuthorityHost}}
-graph_url = {{q .GraphURL}}
-{{else}}
-[exchange.ews]
-url = {{q .EWSURL}}   # must end in .asmx
-username = {{sq .EWSUser}}   # DOMAIN\user or user@domain
-password = {{q .EWSPassword}}
-auth = "ntlm"                      # ntlm | basic
-access = "impersonation"           # impersonation (ApplicationImpersonation role) | delegate (Editor on each calendar)
-{{end}}
-[sync]
-# Inställningar -> Alternativ -> Integration Exchange
-kinds = ["arende", "besiktning", "kontroll", "driftatgard", "rondering"]
-default_length = "60m"             # bookings without an end
-show_as = "busy"                   # free | tentative | busy | oof | workingElsewhere
-reminder_minutes = 15              # -1: no reminder
-hide_headings = false              # true: no field labels in the event text
-include_location = true            # put the address in the event
-technician_note = true             # end each event with a line (Swedish): only moving the time flows back to TF
-# Resources (Inställningar -> Grunddata -> Resurser) are synced only with an e-mail in these domains.
-allowed_domains = [{{range $i, $d := .AllowedDomains}}{{if $i}}, {{end}}{{q $d}}{{end}}]
-past_days = 7
-future_days = 90
-conflict = "tf"                    # both sides moved the time: tf | calendar | newest
-on_calendar_delete = "recreate"    # a technician deleted the event: recreate | detach
-max_delete_percent = 50            # hold back a mailbox's deletes above this share (tfsync sync --force applies them)
-max_delete_floor = 5
+// tomlValue writes a declared default as TOML.
+func tomlValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return QuoteString(x)
+	case int:
+		return strconv.Itoa(x)
+	case bool:
+		return strconv.FormatBool(x)
+	case []string:
+		return tomlList(x)
+	}
+	panic(fmt.Sprintf("config: no TOML form for a default of type %T", v))
+}
 
-# [notify]
-# email_to = ["drift@example.com"]   # a failed pass is mailed here, once per failure
-# smtp = "smtp.example.com:587"
-# from = "tfsync@example.com"
-# username = "tfsync@example.com"
-# password = "env:TFSYNC_SMTP_PASSWORD"
-`))
+// tomlList writes a TOML array of strings on one line.
+func tomlList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = QuoteString(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// table returns the declaration of a table; a name that is not declared is a programming error.
+func table(name string) *Table {
+	for _, t := range Tables {
+		if t.Name == name {
+			return t
+		}
+	}
+	panic("config: no table " + name)
+}
 
 // QuoteLiteral writes a single-quoted TOML string, so a DOMAIN\user name needs no escaping.
 func QuoteLiteral(s string) string {

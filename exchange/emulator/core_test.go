@@ -12,14 +12,15 @@ import (
 	"time"
 
 	"tfsync/exchange"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/exchange/exchangetest"
 )
 
 var _ exchangetest.Control = (*Emulator)(nil)
 
 // newClock is the clock of the core's tests, moved by hand.
-func newClock() *exchangetest.Clock {
-	return exchangetest.NewClock(time.Date(2026, 5, 4, 6, 0, 0, 0, time.UTC))
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 5, 4, 6, 0, 0, 0, time.UTC))
 }
 
 const (
@@ -31,7 +32,7 @@ const (
 )
 
 // newTestEmulator has two usable mailboxes, a blocked one and an unlicensed one.
-func newTestEmulator(t *testing.T) (*Emulator, *exchangetest.Clock) {
+func newTestEmulator(t *testing.T) (*Emulator, *testclock.Clock) {
 	t.Helper()
 	c := newClock()
 	e := New(Options{Now: c.Now})

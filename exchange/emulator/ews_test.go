@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/go-ntlmssp"
 
 	"tfsync/exchange"
+	"tfsync/exchange/emulator/emutest/testclock"
 )
 
 // These tests drive the EWS front over HTTPS with hand-written envelopes, the way Exchange would be driven, and
@@ -34,16 +35,16 @@ const (
 )
 
 type ewsFixture struct {
-	t   *testing.T
-	em  *Emulator
-	srv *Server
-	now time.Time
+	t     *testing.T
+	em    *Emulator
+	srv   *Server
+	clock *testclock.Clock
 }
 
 func newEWSFixture(t *testing.T) *ewsFixture {
 	t.Helper()
-	f := &ewsFixture{t: t, now: time.Date(2026, 3, 20, 9, 0, 0, 0, time.UTC)}
-	f.em = New(Options{Now: func() time.Time { return f.now }})
+	f := &ewsFixture{t: t, clock: testclock.New(time.Date(2026, 3, 20, 9, 0, 0, 0, time.UTC))}
+	f.em = New(Options{Now: f.clock.Now})
 	f.em.AddMailbox(ewsTech1, MailboxOptions{})
 	f.em.AddMailbox(ewsTech2, MailboxOptions{})
 	f.em.AddEWSAccount(EWSAccount{Username: ewsUser, Password: ewsPassword, Impersonation: true})
@@ -1388,7 +1389,7 @@ func TestEWSNTLMLogOff(t *testing.T) {
 		{"wrong NTLM password", func(c *http.Client) int { return ntlmLogon(t, c, f.srv.URL, ewsUser, "wrong") }},
 		{"wrong Basic password", func(c *http.Client) int { return ntlmStep(t, c, f.srv.URL, basic).StatusCode }},
 		{"authenticate without a challenge", func(c *http.Client) int {
-			auth, _ := ntlmssp.NewAuthenticateMessage(ntlmChallengeMessage(make([]byte, 8), f.now), ewsUser,
+			auth, _ := ntlmssp.NewAuthenticateMessage(ntlmChallengeMessage(make([]byte, 8), f.clock.Now()), ewsUser,
 				ewsPassword, nil)
 			return ntlmStep(t, c, f.srv.URL, "NTLM "+base64.StdEncoding.EncodeToString(auth)).StatusCode
 		}},

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"tfsync/exchange"
-	"tfsync/exchange/exchangetest"
+	"tfsync/exchange/emulator/emutest/testclock"
 )
 
 // Shared fixtures for the front's tests: a running server on loopback, an app registration, mailboxes in every
@@ -38,18 +38,18 @@ type fixture struct {
 	t     *testing.T
 	em    *Emulator
 	srv   *Server
-	clock *exchangetest.Clock
+	clock *testclock.Clock
 	token string
 }
 
 // newFixture starts an emulator with a fake clock at 2026-03-02 08:00 UTC.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clock := exchangetest.NewClock(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC))
+	clock := testclock.New(time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC))
 	return newFixtureWithClock(t, clock, clock.Now)
 }
 
-func newFixtureWithClock(t *testing.T, clock *exchangetest.Clock, now func() time.Time) *fixture {
+func newFixtureWithClock(t *testing.T, clock *testclock.Clock, now func() time.Time) *fixture {
 	t.Helper()
 	em := New(Options{Now: now, StableIDs: true}) // stable ids for the golden files
 	em.AddApp(App{TenantID: testTenant, ClientID: testClient, SecretValue: testSecret, SecretID: testSecID, Consented: true})

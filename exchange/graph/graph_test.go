@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/exchange/exchangetest"
 	"tfsync/exchange/graph"
 )
@@ -39,63 +39,43 @@ const (
 )
 
 // env is the shared rig (one emulator on loopback HTTPS with the standard app and mailboxes, and its clock, which
-// tests move for token expiry), with the waits the Graph client's retries asked for.
+// tests move for token expiry), with the Graph client's back-off. Retries wait for real, but briefly (the
+// emulator's Retry-After values are fractions of a second), and their waits are recorded.
 type env struct {
-	rig   *emutest.Rig
-	em    *emulator.Emulator
-	srv   *emulator.Server
-	clock *exchangetest.Clock
-	zone  *time.Location
-	mu    sync.Mutex
-	slept []time.Duration // the waits retries asked for
+	rig     *emutest.Rig
+	em      *emulator.Emulator
+	srv     *emulator.Server
+	clock   *testclock.Clock
+	zone    *time.Location
+	backoff *emutest.Backoff
 }
 
 // newEnv starts the rig; app, when not nil, changes the standard app registration.
 func newEnv(t *testing.T, app func(*emulator.App)) *env {
 	t.Helper()
 	r := emutest.Start(t, emutest.Options{App: app})
-	return &env{rig: r, em: r.Emulator, srv: r.Server, clock: r.Clock, zone: r.Zone}
-}
-
-// sleep is the Graph client's back-off: retries wait for real, but briefly (the emulator's Retry-After values are
-// fractions of a second), and their waits are recorded.
-func (e *env) sleep(ctx context.Context, d time.Duration) error {
-	e.mu.Lock()
-	e.slept = append(e.slept, d)
-	e.mu.Unlock()
-	// Wait a little, never the full back-off: the test needs the order, not the time.
-	t := time.NewTimer(min(d, 20*time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &env{rig: r, em: r.Emulator, srv: r.Server, clock: r.Clock, zone: r.Zone,
+		backoff: &emutest.Backoff{Cap: 20 * time.Millisecond}}
 }
 
 // options are the rig's Graph client options with the recording back-off.
 func (e *env) options() graph.Options {
 	o := e.rig.GraphOptions()
-	o.Sleep = e.sleep
+	o.Sleep = e.backoff.Sleep
 	return o
 }
 
 func (e *env) client(t *testing.T, modify func(*graph.Options)) *graph.Client {
 	t.Helper()
 	return e.rig.Graph(t, func(o *graph.Options) {
-		o.Sleep = e.sleep
+		o.Sleep = e.backoff.Sleep
 		if modify != nil {
 			modify(o)
 		}
 	})
 }
 
-func (e *env) sleeps() []time.Duration {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]time.Duration(nil), e.slept...)
-}
+func (e *env) sleeps() []time.Duration { return e.backoff.Waits() }
 
 func TestConformance(t *testing.T) {
 	exchangetest.Run(t, func(t *testing.T) exchangetest.Harness {

@@ -3,7 +3,7 @@
 // front on loopback with the CA to trust and a Graph client configured for it.
 //
 // The emulator's own in-package tests cannot import this package (it imports the emulator); they share its clock,
-// exchangetest.Clock. The EWS backend's in-package tests cannot take an EWS client from here either (this package
+// testclock.Clock. The EWS backend's in-package tests cannot take an EWS client from here either (this package
 // would import the backend under test), so the rig gives them the URL and the service account to build one.
 package emutest
 
@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"tfsync/exchange/emulator"
-	"tfsync/exchange/exchangetest"
+	"tfsync/exchange/emulator/emutest/testclock"
 	"tfsync/exchange/graph"
 )
 
@@ -66,7 +66,7 @@ type Options struct {
 type Rig struct {
 	Emulator *emulator.Emulator
 	Server   *emulator.Server
-	Clock    *exchangetest.Clock
+	Clock    *testclock.Clock
 	// Zone is Europe/Stockholm, the zone the tests write events in.
 	Zone *time.Location
 }
@@ -83,7 +83,7 @@ func New(t testing.TB, o Options) *Rig {
 	if start.IsZero() {
 		start = time.Now()
 	}
-	r := &Rig{Clock: exchangetest.NewClock(start), Zone: zone}
+	r := &Rig{Clock: testclock.New(start), Zone: zone}
 	r.Emulator = emulator.New(emulator.Options{Now: r.Clock.Now, StableIDs: o.StableIDs})
 	app := emulator.App{TenantID: TenantID, ClientID: ClientID, SecretValue: Secret, SecretID: SecretID,
 		Consented: true}
