@@ -321,20 +321,6 @@ func TestListResources(t *testing.T) {
 	}
 }
 
-func TestFlagsReachOptions(t *testing.T) {
-	io, _, _ := TestIO()
-	f := NewFactory(io)
-	var got *SyncOptions
-	c := NewCmdSync(f, func(_ context.Context, o *SyncOptions) error { got = o; return nil })
-	c.SetArgs([]string{"--full", "--force"})
-	if err := c.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if !got.Full || !got.Force || got.Rebuild {
-		t.Errorf("options = %+v", got)
-	}
-}
-
 func TestSecretNeverInCommandOutput(t *testing.T) {
 	e := newEnv(t, "")
 	var all strings.Builder

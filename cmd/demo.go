@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -56,11 +57,9 @@ new time back to TF, and shows the TF row. Nothing outside this machine is conta
 }
 
 func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
-	w := f.IO.Out
-	if f.Output == "json" {
-		// The story is for people: with --output json it goes to stderr, and stdout gets the facts it showed.
-		w = f.IO.ErrOut
-	}
+	// The story is for people: with --output json it goes to stderr, and stdout gets the facts it showed.
+	p := f.printer()
+	w := p.Text()
 	dir := opts.Dir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "tfsync-demo-")
@@ -110,7 +109,7 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	df.ConfigPath = cfgPath
 	df.NewCalendar = emu.calendarFor
 	df.Output = "text"
-	df.IO = &IOStreams{In: f.IO.In, Out: w, ErrOut: f.IO.ErrOut, OutTTY: f.IO.OutTTY, ErrTTY: f.IO.ErrTTY}
+	df.IO = &IOStreams{In: f.IO.In, Out: w, ErrOut: f.IO.ErrOut, ErrTTY: f.IO.ErrTTY}
 
 	backend := "Microsoft Graph (calendarView delta, $batch) with an Entra ID client secret"
 	if opts.Mode == "ews" {
@@ -167,8 +166,8 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 		}
 	}
 	fmt.Fprintf(w, "\nRequests sent to mailboxes outside allowed_domains: %d.\n", outside)
-	if f.Output == "json" {
-		return f.setJSON(struct {
+	if p.JSON() {
+		return p.Result(struct {
 			Mode                  string    `json:"mode"`
 			Mailboxes             []string  `json:"mailboxes"`
 			MovedBooking          string    `json:"moved_booking"`
@@ -202,21 +201,20 @@ func seedDemo(ctx context.Context, path string, now time.Time, zone *time.Locati
 	return nil
 }
 
-func printCalendar(w interface{ Write([]byte) (int, error) }, events []exchange.Event, zone *time.Location) {
+func printCalendar(w io.Writer, events []exchange.Event, zone *time.Location) {
 	sort.Slice(events, func(i, j int) bool { return events[i].Start.Before(events[j].Start) })
-	t := newTable(w)
-	fmt.Fprintf(t, "%s\tSUBJECT\tBOOKING\n", zoneHeader("WHEN", zone))
+	t := newTable(w, zoneHeader("WHEN", zone), "SUBJECT", "BOOKING")
 	for _, ev := range events {
 		when := ev.Start.In(zone).Format("Mon 2 Jan 15:04") + "-" + ev.End.In(zone).Format("15:04")
 		if ev.AllDay {
 			when = ev.Start.In(zone).Format("Mon 2 Jan") + " (all day)"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\n", when, ev.Subject, ev.BookingID)
+		t.Row(when, ev.Subject, ev.BookingID)
 	}
 	t.Flush()
 }
 
-func printTFRow(ctx context.Context, w interface{ Write([]byte) (int, error) }, cfg *config.Config, id string) error {
+func printTFRow(ctx context.Context, w io.Writer, cfg *config.Config, id string) error {
 	src, err := tf.OpenSQLite(cfg.TF.Database, tf.SQLiteOptions{Zone: cfg.TF.TimeZone})
 	if err != nil {
 		return err

@@ -45,12 +45,13 @@ type dryRunJSON struct {
 // printDryRun writes dry-run's result: first what makes the plan incomplete or would stop a sync, then the plan.
 func printDryRun(f *Factory, r *calsync.Report, zone *time.Location, notes, scope []string) error {
 	headline := incompleteHeadline(r)
-	if f.Output == "json" {
+	p := f.printer()
+	if p.JSON() {
 		unread, total := unreadCalendars(r)
-		return f.setJSON(dryRunJSON{reportJSON: newReportJSON(r, zone, scope), Calendars: total, UnreadCalendars: unread,
+		return p.Result(dryRunJSON{reportJSON: newReportJSON(r, zone, scope), Calendars: total, UnreadCalendars: unread,
 			Incomplete: unread > 0, Headline: headline, Notes: append([]string{}, notes...)})
 	}
-	w := f.IO.Out
+	w := p.Text()
 	if headline != "" {
 		fmt.Fprintln(w, headline)
 		for _, m := range r.Mailboxes {

@@ -210,11 +210,10 @@ func runEmulator(ctx context.Context, f *Factory, opts *EmulatorOptions) error {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	w := f.IO.Out
-	if f.Output == "json" {
+	p := f.printer()
+	if p.JSON() {
 		// Written at once: the emulator runs until it is stopped, and a script needs its address now.
-		w = f.IO.ErrOut
-		err := f.writeJSONNow("emulator", struct {
+		err := p.ResultNow("emulator", struct {
 			URL       string            `json:"url"`
 			Mailboxes []string          `json:"mailboxes"`
 			CAFile    string            `json:"ca_file"`
@@ -225,6 +224,7 @@ func runEmulator(ctx context.Context, f *Factory, opts *EmulatorOptions) error {
 			return err
 		}
 	}
+	w := p.Text()
 	fmt.Fprintf(w, "Emulator listening on %s (Entra ID, Graph under /v1.0, EWS at /EWS/Exchange.asmx, control API under /_emulator/).\n", s.srv.URL)
 	fmt.Fprintf(w, "Mailboxes: %s\n", strings.Join(s.mailboxes, ", "))
 	fmt.Fprintf(w, "CA certificate: %s\n", s.caFile)

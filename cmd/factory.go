@@ -37,8 +37,8 @@ type Factory struct {
 	// tests hold a pass there until a second one has met the lock, so the two certainly overlap.
 	AfterLock func(ctx context.Context) error
 
-	// jsonResult is the command's JSON result, written by run with the error (jsonout.go); jsonWritten is set once
-	// it is out.
+	// jsonResult is the command's JSON result (printer.go), written by run with the error (jsonout.go);
+	// jsonWritten is set once it is out.
 	jsonResult  []byte
 	jsonWritten bool
 

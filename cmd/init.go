@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,20 +19,9 @@ import (
 
 // InitOptions are init's flags.
 type InitOptions struct {
-	Mode           string
-	TenantID       string
-	ClientID       string
-	ClientSecret   string // a secret reference: env:NAME or file:PATH
-	AuthorityHost  string
-	GraphURL       string
-	EWSURL         string
-	EWSUser        string
-	EWSPassword    string
-	AllowedDomains []string
-	SecretExpires  string // the client secret's Expires date, YYYY-MM-DD; written as client_secret_expires
-	TFDatabase     string
-	CreateTF       bool
-	Force          bool
+	config.InitValues // what goes into the file
+	CreateTF          bool
+	Force             bool
 }
 
 // NewCmdInit wires `tfsync init`.
@@ -86,19 +76,16 @@ the file named by --tf-database (an existing database is left as it is: the tabl
 }
 
 func runInit(ctx context.Context, f *Factory, opts *InitOptions) error {
-	if f.Output == "json" {
-		// The text goes to stderr; stdout gets what was written and what is left to do.
-		jf := *f
-		jf.IO = &IOStreams{In: f.IO.In, Out: f.IO.ErrOut, ErrOut: f.IO.ErrOut, InTTY: f.IO.InTTY}
-		jf.Output = "text"
-		res := initResult{Config: f.ConfigPath, NextSteps: []string{}}
-		err := runInitText(ctx, &jf, opts, &res)
-		if jerr := f.setJSON(res); jerr != nil && err == nil {
+	// With --output json the text goes to stderr; stdout gets what was written and what is left to do.
+	p := f.printer()
+	res := initResult{Config: f.ConfigPath, NextSteps: []string{}}
+	err := writeInit(ctx, f, p.Text(), opts, &res)
+	if p.JSON() {
+		if jerr := p.Result(res); jerr != nil && err == nil {
 			err = jerr
 		}
-		return err
 	}
-	return runInitText(ctx, f, opts, &initResult{})
+	return err
 }
 
 // initResult is init's JSON result (docs/json.md).
@@ -109,14 +96,15 @@ type initResult struct {
 	NextSteps     []string `json:"next_steps"`
 }
 
-func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initResult) error {
+// writeInit writes the configuration (and the TF schema), telling w what it did and what is left to do.
+func writeInit(ctx context.Context, f *Factory, w io.Writer, opts *InitOptions, res *initResult) error {
 	path := f.ConfigPath
 	if _, err := os.Stat(path); err == nil && !opts.Force {
 		if !opts.CreateTF {
 			return &usageError{fmt.Sprintf("%s already exists: edit it, or give --force to overwrite it", path)}
 		}
 		// An existing installation that only needs the TF schema keeps its configuration.
-		db, err := createTFSchema(ctx, f, path, opts.TFDatabase)
+		db, err := createTFSchema(ctx, w, path, opts.TFDatabase)
 		res.TFDatabase = db
 		return err
 	}
@@ -140,11 +128,7 @@ func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initRe
 		o.ClientID = config.PlaceholderGUID
 	}
 	var buf bytes.Buffer
-	if err := config.WriteTemplate(&buf, config.InitValues{
-		Mode: o.Mode, TFDatabase: o.TFDatabase, TenantID: o.TenantID, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		SecretExpires: o.SecretExpires, AuthorityHost: o.AuthorityHost, GraphURL: o.GraphURL, EWSURL: o.EWSURL,
-		EWSUser: o.EWSUser, EWSPassword: o.EWSPassword, AllowedDomains: o.AllowedDomains,
-	}); err != nil {
+	if err := config.WriteTemplate(&buf, o.InitValues); err != nil {
 		return fmt.Errorf("render the configuration: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -153,17 +137,17 @@ func runInitText(ctx context.Context, f *Factory, opts *InitOptions, res *initRe
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	fmt.Fprintf(f.IO.Out, "Wrote %s.\n", path)
+	fmt.Fprintf(w, "Wrote %s.\n", path)
 	res.ConfigWritten = true
 	if opts.CreateTF {
-		db, err := createTFSchema(ctx, f, path, opts.TFDatabase)
+		db, err := createTFSchema(ctx, w, path, opts.TFDatabase)
 		res.TFDatabase = db
 		if err != nil {
 			return err
 		}
 	}
 	for i, step := range initNextSteps(&o) {
-		fmt.Fprintln(f.IO.Out, step)
+		fmt.Fprintln(w, step)
 		if i > 0 {
 			res.NextSteps = append(res.NextSteps, strings.TrimSpace(step))
 		}
@@ -223,13 +207,13 @@ func askAllowedDomains(f *Factory) ([]string, error) {
 
 // createTFSchema creates TF's integration schema in db (relative to the configuration's folder), leaving any
 // existing tables and rows as they are.
-func createTFSchema(ctx context.Context, f *Factory, configPath, db string) (string, error) {
+func createTFSchema(ctx context.Context, w io.Writer, configPath, db string) (string, error) {
 	if !filepath.IsAbs(db) {
 		db = filepath.Join(filepath.Dir(configPath), db)
 	}
 	if err := tf.CreateSchema(ctx, db); err != nil {
 		return "", fmt.Errorf("create the TF schema in %s: %w", db, err)
 	}
-	fmt.Fprintf(f.IO.Out, "Created the TF integration schema in %s (existing tables and rows are kept).\n", db)
+	fmt.Fprintf(w, "Created the TF integration schema in %s (existing tables and rows are kept).\n", db)
 	return db, nil
 }

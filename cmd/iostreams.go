@@ -11,13 +11,11 @@ import (
 // IOStreams are the command's standard streams. Commands never touch os.Stdout directly, so tests can capture
 // what a person or a script would see.
 type IOStreams struct {
-	In          io.Reader
-	Out         io.Writer // results
-	ErrOut      io.Writer // logs and diagnostics
-	InTTY       bool      // a person can answer questions on In (init's missing domain, uninstall's confirmation)
-	OutTTY      bool
-	ErrTTY      bool
-	interactive bool
+	In     io.Reader
+	Out    io.Writer // results
+	ErrOut io.Writer // logs and diagnostics
+	InTTY  bool      // a person can answer questions on In (init's missing domain, uninstall's confirmation)
+	ErrTTY bool      // a person watches stderr: console logs in colour, and the pass's progress line
 }
 
 // SystemIO returns the process's streams.
@@ -27,7 +25,6 @@ func SystemIO() *IOStreams {
 		Out:    os.Stdout,
 		ErrOut: os.Stderr,
 		InTTY:  isatty.IsTerminal(os.Stdin.Fd()) || isatty.IsCygwinTerminal(os.Stdin.Fd()),
-		OutTTY: isatty.IsTerminal(os.Stdout.Fd()) || isatty.IsCygwinTerminal(os.Stdout.Fd()),
 		ErrTTY: isatty.IsTerminal(os.Stderr.Fd()) || isatty.IsCygwinTerminal(os.Stderr.Fd()),
 	}
 }

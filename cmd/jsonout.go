@@ -16,29 +16,6 @@ import (
 // changes meaning; new keys do not change it.
 const JSONSchemaVersion = 1
 
-// setJSON records a command's JSON result. run writes it when the command has ended, with "schema_version" and
-// "command" first and an "error" object when the command failed, so every exit code gets one JSON object.
-func (f *Factory) setJSON(v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // "<mailbox>" and "&" read as written
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode the JSON result: %w", err)
-	}
-	f.jsonResult = bytes.TrimSpace(buf.Bytes())
-	return nil
-}
-
-// writeJSONNow writes a result at once, for a command that keeps running after it (the emulator).
-func (f *Factory) writeJSONNow(command string, v any) error {
-	if err := f.setJSON(v); err != nil {
-		return err
-	}
-	writeJSONResult(f, command, nil)
-	f.jsonWritten = true
-	return nil
-}
-
 // jsonError is the "error" object of a failed command.
 type jsonError struct {
 	Code    string `json:"code"`    // a stable word: usage, config, auth, partial, deletes-held, ...
@@ -87,12 +64,9 @@ func writeJSONResult(f *Factory, command string, runErr error) {
 		b.Write(fl.value)
 	}
 	if runErr != nil {
-		var e bytes.Buffer
-		enc := json.NewEncoder(&e)
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(jsonErrorOf(runErr))
+		e, _ := encodeJSON(jsonErrorOf(runErr)) // strings and ints only: it cannot fail
 		b.WriteString(`,"error":`)
-		b.Write(bytes.TrimSpace(e.Bytes()))
+		b.Write(e)
 	}
 	b.WriteByte('}')
 	var out bytes.Buffer

@@ -2,14 +2,14 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/config"
 	calsync "tfsync/sync"
+	"tfsync/tf"
 )
 
 // ListResourcesOptions are list-resources' flags.
@@ -35,20 +35,22 @@ func NewCmdListResources(f *Factory, runF func(context.Context, *ListResourcesOp
 	return c
 }
 
-// ResourceRow is one resource in list-resources' answer.
-type ResourceRow struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	SyncEnabled bool      `json:"sync_enabled"`
-	Email       string    `json:"email"`
-	Mailbox     string    `json:"mailbox,omitempty"`
-	Problem     string    `json:"problem,omitempty"`
-	Linked      int       `json:"linked_bookings"`
-	LastSync    time.Time `json:"last_sync,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	Check       string    `json:"check,omitempty"`
+// resourceRow is one resource in list-resources' answer, before it is printed as text or as resourceJSON.
+type resourceRow struct {
+	ID          string
+	Name        string
+	SyncEnabled bool
+	Email       string
+	Mailbox     string
+	Problem     string
+	Linked      int
+	LastSync    time.Time
+	LastError   string
+	Check       string
 	// Foreign counts the events of other tfsync installations in the mailbox, by installation id (--check).
-	Foreign map[string]int `json:"other_installations,omitempty"`
+	Foreign map[string]int
+	// linkedEvents are the ids of the events linked in the mailbox: not another installation's.
+	linkedEvents map[string]bool
 }
 
 // resourceJSON is one resource in list-resources' JSON (docs/json.md): every key is always there.
@@ -83,56 +85,14 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 	if err != nil {
 		return fmt.Errorf("read resources from TF: %w", err)
 	}
-	// Read-only: never create or migrate the store the scheduler writes. Without one, the resources are still
-	// listed, none of them linked or synced yet.
-	links := map[string]calsync.Link{}
-	states := map[string]calsync.MailboxState{}
-	var problems []calsync.BookingProblem
-	st, err := f.OpenStoreReadOnly(ctx, cfg)
-	switch {
-	case errors.Is(err, calsync.ErrStoreMissing):
-		zerolog.Ctx(ctx).Warn().Str("path", cfg.State.Path).Msg("no state store yet: no sync pass has run with this configuration, so nothing is linked")
-	case err != nil:
+	// Without a store the resources are still listed, none of them linked or synced yet.
+	stored, err := readStoredState(ctx, f, cfg, 0)
+	if err != nil {
 		return err
-	default:
-		defer st.Close()
-		if links, err = st.Links(ctx); err != nil {
-			return err
-		}
-		if states, err = st.MailboxStates(ctx); err != nil {
-			return err
-		}
-		if problems, err = st.BookingProblems(ctx); err != nil {
-			return err
-		}
-	}
-	linked := map[string]int{}
-	linkedEvents := map[string]map[string]bool{}
-	for _, l := range links {
-		if !l.Detached {
-			linked[l.Mailbox]++
-		}
-		if linkedEvents[l.Mailbox] == nil {
-			linkedEvents[l.Mailbox] = map[string]bool{}
-		}
-		linkedEvents[l.Mailbox][l.EventID] = true
 	}
 	settings := Settings(cfg)
-	rows := make([]ResourceRow, 0, len(resources))
+	rows := resourceRows(resources, settings, stored)
 	var checkErr error
-	for _, r := range resources {
-		row := ResourceRow{ID: r.ID, Name: r.Name, SyncEnabled: r.SyncEnabled, Email: r.Email}
-		mb, skip := settings.Mailbox(r)
-		if skip != "" {
-			row.Problem = skip
-		} else {
-			row.Mailbox = mb
-			row.Linked = linked[mb]
-			row.LastSync = states[mb].LastSync
-			row.LastError = states[mb].LastError
-		}
-		rows = append(rows, row)
-	}
 	if opts.Check {
 		installation, err := installationID(ctx, src, false)
 		if err != nil {
@@ -155,7 +115,7 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 			} else {
 				rows[i].Check = "ok"
 				rows[i].Foreign, err = foreignEvents(ctx, cal, rows[i].Mailbox, settings.Window(f.Now()),
-					installation, linkedEvents[rows[i].Mailbox])
+					installation, rows[i].linkedEvents)
 				if err != nil {
 					rows[i].Check = "reachable, but its events could not be read: " + err.Error()
 				} else if text := foreignText(rows[i].Foreign); text != "" {
@@ -164,7 +124,46 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 			}
 		}
 	}
-	if f.Output == "json" {
+	if err := printResources(f.printer(), cfg, rows, stored.problems, opts.Check); err != nil {
+		return err
+	}
+	return checkErr
+}
+
+// resourceRows joins TF's resources with what the store has for their mailboxes.
+func resourceRows(resources []tf.Resource, settings calsync.Settings, stored storedState) []resourceRow {
+	linked := map[string]int{}
+	linkedEvents := map[string]map[string]bool{}
+	for _, l := range stored.links {
+		if !l.Detached {
+			linked[l.Mailbox]++
+		}
+		if linkedEvents[l.Mailbox] == nil {
+			linkedEvents[l.Mailbox] = map[string]bool{}
+		}
+		linkedEvents[l.Mailbox][l.EventID] = true
+	}
+	rows := make([]resourceRow, 0, len(resources))
+	for _, r := range resources {
+		row := resourceRow{ID: r.ID, Name: r.Name, SyncEnabled: r.SyncEnabled, Email: r.Email}
+		mb, skip := settings.Mailbox(r)
+		if skip != "" {
+			row.Problem = skip
+		} else {
+			row.Mailbox = mb
+			row.Linked = linked[mb]
+			row.LastSync = stored.states[mb].LastSync
+			row.LastError = stored.states[mb].LastError
+			row.linkedEvents = linkedEvents[mb]
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// printResources writes the rows as resourceJSON or as a table, with --check's column.
+func printResources(p *printer, cfg *config.Config, rows []resourceRow, problems []calsync.BookingProblem, check bool) error {
+	if p.JSON() {
 		out := struct {
 			TimeZone  string         `json:"time_zone"`
 			Resources []resourceJSON `json:"resources"`
@@ -177,17 +176,13 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 				out.Resources[len(out.Resources)-1].OtherInstallations[k] = v
 			}
 		}
-		if err := f.setJSON(out); err != nil {
-			return err
-		}
-		return checkErr
+		return p.Result(out)
 	}
-	t := newTable(f.IO.Out)
-	header := "ID\tNAME\tSYNC\tE-MAIL\tLINKED\t" + zoneHeader("LAST SYNC", cfg.TF.TimeZone) + "\tSTATUS"
-	if opts.Check {
-		header += "\tCHECK"
+	header := []any{"ID", "NAME", "SYNC", "E-MAIL", "LINKED", zoneHeader("LAST SYNC", cfg.TF.TimeZone), "STATUS"}
+	if check {
+		header = append(header, "CHECK")
 	}
-	fmt.Fprintln(t, header)
+	t := p.Table(header...)
 	for _, r := range rows {
 		sync := "no"
 		if r.SyncEnabled {
@@ -209,13 +204,13 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 		if email == "" {
 			email = "-"
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s", r.ID, r.Name, sync, email, r.Linked, last, status)
-		if opts.Check {
-			line += "\t" + r.Check
+		row := []any{r.ID, r.Name, sync, email, r.Linked, last, status}
+		if check {
+			row = append(row, r.Check)
 		}
-		fmt.Fprintln(t, line)
+		t.Row(row...)
 	}
 	t.Flush()
-	printBookingProblems(f.IO.Out, problems, cfg.TF.TimeZone)
-	return checkErr
+	printBookingProblems(p.Text(), problems, cfg.TF.TimeZone)
+	return nil
 }

@@ -14,14 +14,13 @@ func printBookingProblems(w io.Writer, problems []calsync.BookingProblem, zone *
 		return
 	}
 	fmt.Fprintln(w, "\nBookings left alone until someone acts:")
-	t := newTable(w)
-	fmt.Fprintln(t, "BOOKING\tMAILBOX\tSINCE\tREASON\tFIX")
+	t := newTable(w, "BOOKING", "MAILBOX", "SINCE", "REASON", "FIX")
 	for _, p := range problems {
 		mb := p.Mailbox
 		if mb == "" {
 			mb = "-"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", p.BookingID, mb, p.Since.In(zone).Format(timeWithZone), p.Reason, p.Fix)
+		t.Row(p.BookingID, mb, p.Since.In(zone).Format(timeWithZone), p.Reason, p.Fix)
 	}
 	t.Flush()
 }

@@ -57,7 +57,7 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	}
 	code := ExitCode(err)
 	helpOnly := err == nil && (ran == nil || ran == root || ran.Name() == "help")
-	if !helpOnly && (f.Output == "json" || (err != nil && jsonRequested(args))) {
+	if !helpOnly && (f.printer().JSON() || (err != nil && jsonRequested(args))) {
 		// Scripts get one JSON object on every exit code (docs/json.md), errors included.
 		name := "tfsync"
 		if ran != nil && ran != root {
@@ -122,7 +122,7 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	root.SetFlagErrorFunc(flagUsageError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.ConfigPath, "config", "tfsync.toml", "configuration file")
 	pf.StringVarP(&f.Output, "output", "o", "text", "result format: text or json")
@@ -141,11 +141,14 @@ the calendar is moved in TF. A scheduler runs 'tfsync sync' every 2-15 minutes.`
 		NewCmdStatus(f, nil),
 		NewCmdShow(f, nil),
 		NewCmdUninstall(f, nil),
-		NewCmdVersion(f),
+		NewCmdVersion(f, nil),
 	)
 	typeArgErrors(root)
 	return root
 }
+
+// flagUsageError makes a flag cobra cannot parse a usage error (exit 2).
+func flagUsageError(_ *cobra.Command, err error) error { return &usageError{err.Error()} }
 
 // typeArgErrors makes every command's argument check a usage error (exit 2), which cobra's own checks are not.
 func typeArgErrors(c *cobra.Command) {

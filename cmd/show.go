@@ -2,8 +2,8 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -105,23 +105,6 @@ type showAct struct {
 	Error  string `json:"error"`
 }
 
-// runReport is the part of a run record's summary show reads.
-type runReport struct {
-	Report *struct {
-		Results []struct {
-			Action    string `json:"action"`
-			BookingID string `json:"booking_id"`
-			Mailbox   string `json:"mailbox"`
-			Reason    string `json:"reason"`
-			Held      bool   `json:"held"`
-			Error     string `json:"error"`
-		} `json:"results"`
-		Mailboxes []struct {
-			Mailbox string `json:"mailbox"`
-		} `json:"mailboxes"`
-	} `json:"report"`
-}
-
 func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	ctx, _ = f.startRun(ctx)
 	cfg, err := f.Config(ctx)
@@ -139,35 +122,26 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	if err != nil {
 		return fmt.Errorf("read resources from TF: %w", err)
 	}
-	st, err := f.OpenStore(ctx, cfg)
+	// The newest runs' reports say what the last pass that covered the mailbox held back or could not apply.
+	stored, err := readStoredState(ctx, f, cfg, 50)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	links, err := st.Links(ctx)
-	if err != nil {
-		return err
-	}
+	links := stored.links
 
 	res := showResult{TimeZone: cfg.TF.ZoneName, Bookings: []showBooking{}}
 	var resource *tf.Resource
 	var bookingIDs []string
 	if opts.Resource != "" {
-		want := strings.TrimSpace(opts.Resource)
-		for i, r := range resources {
-			if r.ID == want || (r.Email != "" && strings.EqualFold(strings.TrimSpace(r.Email), want)) {
-				resource = &resources[i]
-				break
-			}
-		}
-		if resource == nil {
-			return &usageError{fmt.Sprintf("TF has no resource with id or e-mail %q: see 'tfsync list-resources' (Inställningar -> Grunddata -> Resurser)", want)}
+		if resource = findResource(resources, opts.Resource); resource == nil {
+			return &usageError{fmt.Sprintf("TF has no resource with id or e-mail %q: see 'tfsync list-resources' (Inställningar -> Grunddata -> Resurser)", strings.TrimSpace(opts.Resource))}
 		}
 	}
 
 	// The bookings: the resource's in the sync window, and every one linked to its mailbox.
 	window := settings.Window(f.Now())
-	q := tf.Query{Window: tf.Window{Start: window.Start, End: window.End}, DefaultLength: settings.DefaultLength}
+	// Kinds as a pass reads them: without kinds TF returns no window bookings, only the linked ones.
+	q := tf.Query{Window: tf.Window{Start: window.Start, End: window.End}, Kinds: settings.Kinds, DefaultLength: settings.DefaultLength}
 	mailbox := ""
 	if resource != nil {
 		mailbox, _ = settings.Mailbox(*resource)
@@ -231,97 +205,108 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	bookingIDs = dedupSorted(bookingIDs)
 
 	if mailbox != "" {
-		states, err := st.MailboxStates(ctx)
-		if err != nil {
-			return err
-		}
-		s := states[mailbox]
-		linked := 0
-		for _, l := range links {
-			if l.Mailbox == mailbox && !l.Detached {
-				linked++
-			}
-		}
-		res.Mailbox = &showMailbox{Mailbox: mailbox, LastSync: inZone(s.LastSync, zone), LastError: s.LastError,
-			LastErrorAt: inZone(s.LastErrorAt, zone), ConsecutiveFailures: s.ConsecutiveFailures, HeldDeletes: s.HeldDeletes,
-			LinkedEvents: linked}
+		res.Mailbox = showMailboxOf(mailbox, stored, zone)
 	}
 
 	// The last pass that covered the mailbox says what was held back or failed.
-	var report runReport
-	runs, err := st.Runs(ctx, 50)
-	if err != nil {
-		return err
-	}
-	for _, r := range runs {
-		var rr runReport
-		if json.Unmarshal(r.Summary, &rr) != nil || rr.Report == nil {
-			continue
-		}
-		covers := mailbox == ""
-		for _, m := range rr.Report.Mailboxes {
-			covers = covers || m.Mailbox == mailbox
-		}
-		if covers {
+	var report runSummary
+	for _, r := range stored.runs {
+		if rr := readRunSummary(r); rr.Report != nil && rr.covers(mailbox) {
 			report = rr
 			res.LastRun = &showRun{ID: r.ID, Started: inZone(r.StartedAt, zone), ExitCode: r.ExitCode}
 			break
 		}
 	}
-	pending, err := st.PendingCreates(ctx)
-	if err != nil {
-		return err
-	}
 
 	for _, id := range bookingIDs {
-		sb := showBooking{BookingID: id, Pending: []showAct{}, Failures: []showAct{}}
-		if b, ok := byID[id]; ok {
-			sb.Kind, sb.Title, sb.TFStatus = string(b.Kind), b.Title, string(b.Status)
-			span := spanJSON(b.Start, b.End, b.AllDay, zone)
-			sb.TF, sb.tfSpan = &span, b
-		}
-		sb.Mailbox = mailbox
-		if l, ok := links[id]; ok {
-			sb.Linked, sb.Detached, sb.EventID, sb.Mailbox, sb.link = true, l.Detached, l.EventID, l.Mailbox, l
-			span := spanJSON(l.EvStart, l.EvEnd, l.AllDay, zone)
-			sb.Calendar = &span
-			sb.LastWritten = inZone(l.UpdatedAt, zone)
-			if b, ok := byID[id]; ok {
-				sb.InStep = b.AllDay == l.AllDay && b.Start.Equal(l.EvStart) && b.End.Equal(l.EvEnd)
-				if b.AllDay && l.AllDay {
-					sb.InStep = b.Start.In(zone).Format("2006-01-02") == l.EvStart.In(zone).Format("2006-01-02") &&
-						b.End.In(zone).Format("2006-01-02") == l.EvEnd.In(zone).Format("2006-01-02")
-				}
-			}
-		}
-		for _, p := range pending {
-			if p.BookingID == id {
-				sb.Pending = append(sb.Pending, showAct{Action: "create", Reason: "sent to " + p.Mailbox + " but not confirmed: the next pass looks for it before creating again"})
-			}
-		}
-		if report.Report != nil {
-			for _, r := range report.Report.Results {
-				if r.BookingID != id {
-					continue
-				}
-				a := showAct{Action: r.Action, Reason: r.Reason, Held: r.Held, Error: r.Error}
-				switch {
-				case r.Error != "":
-					sb.Failures = append(sb.Failures, a)
-				case r.Held:
-					sb.Pending = append(sb.Pending, a)
-				}
-			}
-		}
-		sb.state = showState(sb)
-		res.Bookings = append(res.Bookings, sb)
+		res.Bookings = append(res.Bookings, showBookingOf(id, byID, mailbox, stored, report, zone))
 	}
 
-	if f.Output == "json" {
-		return f.setJSON(res)
+	p := f.printer()
+	if p.JSON() {
+		return p.Result(res)
 	}
-	printShow(f, &res, zone)
+	printShow(p.Text(), &res, zone)
 	return nil
+}
+
+// findResource finds a resource by its TF id or its e-mail address (in any case); nil when TF has none.
+func findResource(resources []tf.Resource, idOrEmail string) *tf.Resource {
+	want := strings.TrimSpace(idOrEmail)
+	for i, r := range resources {
+		if r.ID == want || (r.Email != "" && strings.EqualFold(strings.TrimSpace(r.Email), want)) {
+			return &resources[i]
+		}
+	}
+	return nil
+}
+
+// covers reports whether the run's pass read mailbox; any pass covers "" (a booking without a mailbox).
+func (s runSummary) covers(mailbox string) bool {
+	covers := mailbox == ""
+	for _, m := range s.Report.Mailboxes {
+		covers = covers || m.Mailbox == mailbox
+	}
+	return covers
+}
+
+// showMailboxOf is what the store has for one mailbox.
+func showMailboxOf(mailbox string, stored storedState, zone *time.Location) *showMailbox {
+	s := stored.states[mailbox]
+	linked := 0
+	for _, l := range stored.links {
+		if l.Mailbox == mailbox && !l.Detached {
+			linked++
+		}
+	}
+	return &showMailbox{Mailbox: mailbox, LastSync: inZone(s.LastSync, zone), LastError: s.LastError,
+		LastErrorAt: inZone(s.LastErrorAt, zone), ConsecutiveFailures: s.ConsecutiveFailures, HeldDeletes: s.HeldDeletes,
+		LinkedEvents: linked}
+}
+
+// showBookingOf is one booking as TF (byID), the store and the last pass's report (report) have it.
+func showBookingOf(id string, byID map[string]tf.Booking, mailbox string, stored storedState, report runSummary, zone *time.Location) showBooking {
+	sb := showBooking{BookingID: id, Pending: []showAct{}, Failures: []showAct{}}
+	if b, ok := byID[id]; ok {
+		sb.Kind, sb.Title, sb.TFStatus = string(b.Kind), b.Title, string(b.Status)
+		span := spanJSON(b.Start, b.End, b.AllDay, zone)
+		sb.TF, sb.tfSpan = &span, b
+	}
+	sb.Mailbox = mailbox
+	if l, ok := stored.links[id]; ok {
+		sb.Linked, sb.Detached, sb.EventID, sb.Mailbox, sb.link = true, l.Detached, l.EventID, l.Mailbox, l
+		span := spanJSON(l.EvStart, l.EvEnd, l.AllDay, zone)
+		sb.Calendar = &span
+		sb.LastWritten = inZone(l.UpdatedAt, zone)
+		if b, ok := byID[id]; ok {
+			sb.InStep = b.AllDay == l.AllDay && b.Start.Equal(l.EvStart) && b.End.Equal(l.EvEnd)
+			if b.AllDay && l.AllDay {
+				sb.InStep = b.Start.In(zone).Format("2006-01-02") == l.EvStart.In(zone).Format("2006-01-02") &&
+					b.End.In(zone).Format("2006-01-02") == l.EvEnd.In(zone).Format("2006-01-02")
+			}
+		}
+	}
+	for _, p := range stored.pending {
+		if p.BookingID == id {
+			sb.Pending = append(sb.Pending, showAct{Action: "create", Reason: "sent to " + p.Mailbox + " but not confirmed: the next pass looks for it before creating again"})
+		}
+	}
+	if report.Report != nil {
+		for _, r := range report.Report.Results {
+			if r.BookingID != id {
+				continue
+			}
+			a := showAct{Action: string(r.Kind), Reason: r.Reason, Held: r.Held, Error: r.Error}
+			switch {
+			case r.Error != "":
+				sb.Failures = append(sb.Failures, a)
+			case r.Held:
+				sb.Pending = append(sb.Pending, a)
+			}
+		}
+	}
+	sb.state = showState(sb)
+	return sb
 }
 
 func showState(b showBooking) string {
@@ -334,6 +319,10 @@ func showState(b showBooking) string {
 		return b.Pending[0].Action + " pending"
 	case b.Detached:
 		return "detached: no longer synced to this calendar"
+	case !b.Linked && b.TFStatus == string(tf.StatusCancelled):
+		return "cancelled in TF: not synced"
+	case !b.Linked && b.TFStatus == string(tf.StatusDone):
+		return "done in TF: not synced"
 	case !b.Linked && b.TF != nil:
 		return "not in the calendar yet"
 	case b.Linked && b.TF == nil:
@@ -345,8 +334,7 @@ func showState(b showBooking) string {
 	}
 }
 
-func printShow(f *Factory, res *showResult, zone *time.Location) {
-	w := f.IO.Out
+func printShow(w io.Writer, res *showResult, zone *time.Location) {
 	if r := res.Resource; r != nil {
 		fmt.Fprintf(w, "Resource %s, %s", r.ID, r.Name)
 		if r.Email != "" {
@@ -374,8 +362,7 @@ func printShow(f *Factory, res *showResult, zone *time.Location) {
 		fmt.Fprintln(w, "No bookings in the sync window and no linked events.")
 		return
 	}
-	t := newTable(w)
-	fmt.Fprintf(t, "BOOKING\t%s\t%s\t%s\tSTATE\n", zoneHeader("IN TF", zone), "IN THE CALENDAR", "LAST WRITTEN")
+	t := newTable(w, "BOOKING", zoneHeader("IN TF", zone), "IN THE CALENDAR", "LAST WRITTEN", "STATE")
 	for _, b := range res.Bookings {
 		tfWhen := "(not in TF)"
 		if b.TF != nil {
@@ -385,7 +372,7 @@ func printShow(f *Factory, res *showResult, zone *time.Location) {
 		if b.Calendar != nil {
 			calWhen = spanText(b.link.EvStart, b.link.EvEnd, b.link.AllDay, zone)
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", b.BookingID, tfWhen, calWhen, timeText(b.LastWritten.t, zone), b.state)
+		t.Row(b.BookingID, tfWhen, calWhen, timeText(b.LastWritten.t, zone), b.state)
 	}
 	t.Flush()
 }

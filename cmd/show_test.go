@@ -2,7 +2,11 @@ package cmd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +138,28 @@ func TestShow(t *testing.T) {
 			t.Errorf("show without a flag: exit %d", code)
 		}
 	})
+}
+
+// show before the first pass answers from TF alone and leaves the state store uncreated, as status and
+// list-resources do: show run as another account must not create the store the scheduler writes.
+func TestShowBeforeTheFirstPass(t *testing.T) {
+	e := newEnv(t, "")
+	text, res := e.show("--resource", "RES-101")
+	if res.Resource == nil || res.Resource.ID != "RES-101" || res.Mailbox == nil || res.Mailbox.LinkedEvents != 0 || len(res.Bookings) == 0 {
+		t.Fatalf("%+v", res)
+	}
+	for _, b := range res.Bookings {
+		if b.Linked {
+			t.Errorf("%s is linked before any pass", b.BookingID)
+		}
+	}
+	// A planned booking waits for the first pass; a cancelled or done one is never written.
+	for _, want := range []string{"not in the calendar yet", "cancelled in TF: not synced", "done in TF: not synced"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "tfsync-state.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("show created the state store: %v", err)
+	}
 }

@@ -91,22 +91,7 @@ func (h *statusHistory) status(args ...string) (int, string) {
 
 func statusGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "status", name)
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("status differs from %s (run with -update if the change is intended):\n%s", path, got)
-	}
+	golden(t, filepath.Join("testdata", "status", name), []byte(got))
 }
 
 const statusAuthError = "no calendar could be read: read calendar: read anna.lindqvist@example.com: Microsoft Entra ID refused the client secret (AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app 11111111-2222-3333-4444-555555555555. Trace ID: 0f0e0d0c-0b0a-0908-0706-050403020100 Correlation ID: 00112233-4455-6677-8899-aabbccddeeff Timestamp: 2026-03-20 01:05:00Z): create a new client secret under Certificates & secrets and put its Value in [exchange.graph] client_secret"

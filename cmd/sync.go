@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -89,14 +87,26 @@ func runSync(ctx context.Context, f *Factory, opts *SyncOptions) error {
 // keepRuns is how many run records the store keeps.
 const keepRuns = 1000
 
+// runSummary is a run record's summary: what recordRun and recordUnstarted write, and status and show read back.
+// A scoped pass is recorded with its scope, so status and show can tell it from a whole pass.
+type runSummary struct {
+	Report *calsync.Report `json:"report,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Scope  []string        `json:"scope,omitempty"`
+}
+
+// readRunSummary reads a run record's summary; its report is nil when the run recorded none or it cannot be read.
+func readRunSummary(r calsync.RunRecord) runSummary {
+	var s runSummary
+	if r.Summary == nil || json.Unmarshal(r.Summary, &s) != nil {
+		return runSummary{}
+	}
+	return s
+}
+
 // recordRun keeps a history of passes for `tfsync status` and list-resources.
 func recordRun(ctx context.Context, f *Factory, p *pass, runID string, started time.Time, r *calsync.Report, runErr error) {
-	// A scoped pass is recorded with its scope, so status and show can tell it from a whole pass.
-	summary, _ := json.Marshal(struct {
-		Report *calsync.Report `json:"report,omitempty"`
-		Error  string          `json:"error,omitempty"`
-		Scope  []string        `json:"scope,omitempty"`
-	}{r, errString(runErr), p.scope})
+	summary, _ := json.Marshal(runSummary{Report: r, Error: errString(runErr), Scope: p.scope})
 	putRun(ctx, f, p.store, calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr),
 		Summary: summary, Outcome: calsync.RunPass, Error: errString(runErr)})
 	logPassEnd(ctx, r, runErr)
@@ -126,9 +136,7 @@ func recordUnstarted(ctx context.Context, f *Factory, runID string, started time
 	case errors.Is(runErr, calsync.ErrLockHeld):
 		outcome = calsync.RunLockHeld
 	}
-	summary, _ := json.Marshal(struct {
-		Error string `json:"error,omitempty"`
-	}{errString(runErr)})
+	summary, _ := json.Marshal(runSummary{Error: errString(runErr)})
 	putRun(ctx, f, st, calsync.RunRecord{ID: runID, StartedAt: started, FinishedAt: f.Now(), ExitCode: ExitCode(runErr),
 		Summary: summary, Outcome: outcome, Error: errString(runErr)})
 	if outcome == calsync.RunPass {
@@ -180,26 +188,4 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// printReport writes a pass's result to stdout. The text starts with the time and the run id, so a report a
-// scheduler appends to a file can be told from the next one and found in the log. Times are local in zone; scope is
-// the --resource list of a scoped pass.
-func printReport(f *Factory, r *calsync.Report, zone *time.Location, scope []string) error {
-	if f.Output == "json" {
-		return f.setJSON(newReportJSON(r, zone, scope))
-	}
-	w := f.IO.Out
-	fmt.Fprintf(w, "%s  run %s\n", r.Started.In(zone).Format(timeWithZone), r.RunID)
-	if len(scope) > 0 {
-		fmt.Fprintf(w, "Scoped pass: only the mailboxes of %s.\n", strings.Join(scope, ", "))
-	}
-	if r.DryRun {
-		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.In(zone).Format("2006-01-02"), r.Plan.Window.End.In(zone).Format("2006-01-02"))
-		printPlanTable(w, r, zone)
-	} else {
-		printSummaryTable(w, r)
-	}
-	printSkipped(w, r.Skipped)
-	return nil
 }

@@ -217,11 +217,12 @@ func connErr(err error) error {
 }
 
 func printChecks(f *Factory, l *checkList) {
-	if f.Output == "json" {
-		_ = f.setJSON(l)
+	p := f.printer()
+	if p.JSON() {
+		_ = p.Result(l) // strings and booleans: encoding cannot fail
 		return
 	}
-	t := newTable(f.IO.Out)
+	t := p.Table()
 	for _, c := range l.Checks {
 		status := "OK"
 		switch {
@@ -232,12 +233,12 @@ func printChecks(f *Factory, l *checkList) {
 		case !c.OK:
 			status = "FAIL"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\n", status, c.Name, c.Message)
+		t.Row(status, c.Name, c.Message)
 	}
 	t.Flush()
 	if l.OK {
-		fmt.Fprintln(f.IO.Out, "\nConnection test passed.")
+		fmt.Fprintln(p.Text(), "\nConnection test passed.")
 	} else {
-		fmt.Fprintln(f.IO.Out, "\nConnection test failed: fix the first FAIL above and run it again.")
+		fmt.Fprintln(p.Text(), "\nConnection test failed: fix the first FAIL above and run it again.")
 	}
 }

@@ -5,14 +5,32 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	calsync "tfsync/sync"
 )
 
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+// printReport writes a pass's result to stdout. The text starts with the time and the run id, so a report a
+// scheduler appends to a file can be told from the next one and found in the log. Times are local in zone; scope is
+// the --resource list of a scoped pass.
+func printReport(f *Factory, r *calsync.Report, zone *time.Location, scope []string) error {
+	p := f.printer()
+	if p.JSON() {
+		return p.Result(newReportJSON(r, zone, scope))
+	}
+	w := p.Text()
+	fmt.Fprintf(w, "%s  run %s\n", r.Started.In(zone).Format(timeWithZone), r.RunID)
+	if len(scope) > 0 {
+		fmt.Fprintf(w, "Scoped pass: only the mailboxes of %s.\n", strings.Join(scope, ", "))
+	}
+	if r.DryRun {
+		fmt.Fprintf(w, "Dry run: nothing was changed. Window %s to %s.\n\n", r.Plan.Window.Start.In(zone).Format("2006-01-02"), r.Plan.Window.End.In(zone).Format("2006-01-02"))
+		printPlanTable(w, r, zone)
+	} else {
+		printSummaryTable(w, r)
+	}
+	printSkipped(w, r.Skipped)
+	return nil
 }
 
 // actionAllDay reports whether an action's span is an all-day event: the desired or observed event says so, or,
@@ -28,8 +46,7 @@ func when(a calsync.Action, zone *time.Location) string {
 // printPlanTable lists the actions of a plan, the way dry-run shows them, with times local in zone.
 func printPlanTable(w io.Writer, r *calsync.Report, zone *time.Location) {
 	shown := 0
-	t := newTable(w)
-	fmt.Fprintf(t, "ACTION\tBOOKING\tMAILBOX\t%s\tWHY\n", zoneHeader("WHEN", zone))
+	t := newTable(w, "ACTION", "BOOKING", "MAILBOX", zoneHeader("WHEN", zone), "WHY")
 	for _, res := range r.Results {
 		if res.Kind == calsync.ActRecord {
 			continue
@@ -42,7 +59,7 @@ func printPlanTable(w io.Writer, r *calsync.Report, zone *time.Location) {
 		if res.Conflict != "" {
 			why += " [" + res.Conflict + "]"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", kind, res.BookingID, res.Mailbox, when(res.Action, zone), why)
+		t.Row(kind, res.BookingID, res.Mailbox, when(res.Action, zone), why)
 		shown++
 	}
 	t.Flush()
@@ -163,8 +180,7 @@ func printCounts(w io.Writer, r *calsync.Report) {
 
 // printSummaryTable shows what a pass did in each mailbox.
 func printSummaryTable(w io.Writer, r *calsync.Report) {
-	t := newTable(w)
-	fmt.Fprintln(t, "MAILBOX\tCREATED\tUPDATED\tDELETED\tMOVED IN TF\tCONFLICTS\tHELD\tERRORS")
+	t := newTable(w, "MAILBOX", "CREATED", "UPDATED", "DELETED", "MOVED IN TF", "CONFLICTS", "HELD", "ERRORS")
 	var tot calsync.MailboxSummary
 	quiet := 0
 	for _, m := range r.Mailboxes {
@@ -174,7 +190,7 @@ func printSummaryTable(w io.Writer, r *calsync.Report) {
 			quiet++
 			continue
 		}
-		fmt.Fprintf(t, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", m.Mailbox, m.Created, m.Updated, m.Deleted, m.MovedInTF, m.Conflicts, m.Held, m.Errors)
+		t.Row(m.Mailbox, m.Created, m.Updated, m.Deleted, m.MovedInTF, m.Conflicts, m.Held, m.Errors)
 		tot.Created += m.Created
 		tot.Updated += m.Updated
 		tot.Deleted += m.Deleted
@@ -184,9 +200,9 @@ func printSummaryTable(w io.Writer, r *calsync.Report) {
 		tot.Errors += m.Errors
 	}
 	if quiet > 0 {
-		fmt.Fprintf(t, "(%d more in step)\t0\t0\t0\t0\t0\t0\t0\n", quiet)
+		t.Row(fmt.Sprintf("(%d more in step)", quiet), 0, 0, 0, 0, 0, 0, 0)
 	}
-	fmt.Fprintf(t, "total\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", tot.Created, tot.Updated, tot.Deleted, tot.MovedInTF, tot.Conflicts, tot.Held, tot.Errors)
+	t.Row("total", tot.Created, tot.Updated, tot.Deleted, tot.MovedInTF, tot.Conflicts, tot.Held, tot.Errors)
 	t.Flush()
 	for _, m := range r.Mailboxes {
 		if m.ReadError != "" {
