@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,15 +75,11 @@ func runListResources(ctx context.Context, f *Factory, opts *ListResourcesOption
 	if err != nil {
 		return err
 	}
-	src, err := f.OpenSource(cfg)
+	src, resources, err := openResources(ctx, f, cfg)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	resources, err := src.Resources(ctx)
-	if err != nil {
-		return fmt.Errorf("read resources from TF: %w", err)
-	}
 	// Without a store the resources are still listed, none of them linked or synced yet.
 	stored, err := readStoredState(ctx, f, cfg, 0)
 	if err != nil {

@@ -113,15 +113,11 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 	}
 	zone := cfg.TF.TimeZone
 	settings := Settings(cfg)
-	src, err := f.OpenSource(cfg)
+	src, resources, err := openResources(ctx, f, cfg)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	resources, err := src.Resources(ctx)
-	if err != nil {
-		return fmt.Errorf("read resources from TF: %w", err)
-	}
 	// The newest runs' reports say what the last pass that covered the mailbox held back or could not apply.
 	stored, err := readStoredState(ctx, f, cfg, 50)
 	if err != nil {

@@ -3,12 +3,29 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/rs/zerolog"
 
 	"tfsync/cmd/config"
 	calsync "tfsync/sync"
+	"tfsync/tf"
 )
+
+// openResources opens TF and reads its resources, for the commands that list or look up resources; the caller
+// closes the source.
+func openResources(ctx context.Context, f *Factory, cfg *config.Config) (tf.Source, []tf.Resource, error) {
+	src, err := f.OpenSource(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	resources, err := src.Resources(ctx)
+	if err != nil {
+		_ = src.Close() // the failed read is what the admin needs to hear about
+		return nil, nil, fmt.Errorf("read resources from TF: %w", err)
+	}
+	return src, resources, nil
+}
 
 // storedState is what the read-only commands (status, show, list-resources) read from the state store.
 type storedState struct {
