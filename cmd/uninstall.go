@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -141,17 +139,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	defer cal.Close()
 
 	byMailbox := uninstallTargets(ctx, cal, settings, f.Now(), links, resources, installation, &res)
-	names := make([]string, 0, len(byMailbox))
-	for mb := range byMailbox {
-		names = append(names, mb)
-		sort.Slice(byMailbox[mb], func(i, j int) bool { return byMailbox[mb][i].BookingID < byMailbox[mb][j].BookingID })
-	}
-	sort.Strings(names)
-	total := 0
-	for _, mb := range names {
-		res.Mailboxes = append(res.Mailboxes, uninstallMailbox{Mailbox: mb, Events: len(byMailbox[mb])})
-		total += len(byMailbox[mb])
-	}
+	names, total := sortUninstallTargets(byMailbox, &res)
 	// Only to offer dropping them: a TF database whose tables cannot be listed gets no such question, and
 	// --drop-tf-tables reports the error itself.
 	ownTables, _ := tf.OwnTables(ctx, cfg.TF.Database)
@@ -177,27 +165,7 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 		return fmt.Errorf("mark the uninstall in the state store: %w", err)
 	}
 
-	removed := map[string]int{}
-	for _, mb := range names {
-		if err := ctx.Err(); err != nil {
-			break
-		}
-		if !settings.DomainAllowed(mb) {
-			// A mailbox outside allowed_domains is never contacted, not even to clean up.
-			for _, l := range byMailbox[mb] {
-				res.NotRemoved = append(res.NotRemoved, uninstallFailure{mb, l.BookingID, l.EventID,
-					"the mailbox is outside [sync] allowed_domains, so tfsync does not contact it: add its domain to remove it, or delete the event by hand"})
-			}
-			continue
-		}
-		n, failures := uninstallMailboxEvents(ctx, cal, st, mb, installation, byMailbox[mb])
-		removed[mb] = n
-		res.Removed += n
-		res.NotRemoved = append(res.NotRemoved, failures...)
-	}
-	for i := range res.Mailboxes {
-		res.Mailboxes[i].Removed = removed[res.Mailboxes[i].Mailbox]
-	}
+	removeUninstallEvents(ctx, cal, st, settings, installation, names, byMailbox, &res)
 	fmt.Fprintf(w, "\nRemoved %d of %d events.\n", res.Removed, total)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("uninstall interrupted after removing %d events: run 'tfsync uninstall --yes' again to finish: %w", res.Removed, err)
@@ -213,13 +181,8 @@ func runUninstall(ctx context.Context, f *Factory, opts *UninstallOptions) error
 	}
 
 	if dropTables {
-		dropped, err := tf.DropOwnTables(ctx, cfg.TF.Database)
-		if err != nil {
+		if err := dropUninstallTables(ctx, w, cfg.TF.Database, &res); err != nil {
 			return err
-		}
-		res.TFTables = append(res.TFTables, dropped...)
-		if len(dropped) > 0 {
-			fmt.Fprintf(w, "Dropped tfsync's tables in TF's database: %s.\n", strings.Join(dropped, ", "))
 		}
 	}
 	st.Close()

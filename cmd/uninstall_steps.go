@@ -232,3 +232,57 @@ func storeExists(name string) bool {
 	_, err := os.Lstat(name)
 	return err == nil
 }
+
+// removeUninstallEvents removes the events of each mailbox in names, recording what was removed and what was not in
+// res. A mailbox outside allowed_domains is never contacted, not even to clean up.
+func removeUninstallEvents(ctx context.Context, cal exchange.Calendar, st *calsync.Store, settings calsync.Settings,
+	installation string, names []string, byMailbox map[string][]uninstallTarget, res *uninstallResult) {
+	removed := map[string]int{}
+	for _, mb := range names {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		if !settings.DomainAllowed(mb) {
+			for _, l := range byMailbox[mb] {
+				res.NotRemoved = append(res.NotRemoved, uninstallFailure{mb, l.BookingID, l.EventID,
+					"the mailbox is outside [sync] allowed_domains, so tfsync does not contact it: add its domain to remove it, or delete the event by hand"})
+			}
+			continue
+		}
+		n, failures := uninstallMailboxEvents(ctx, cal, st, mb, installation, byMailbox[mb])
+		removed[mb] = n
+		res.Removed += n
+		res.NotRemoved = append(res.NotRemoved, failures...)
+	}
+	for i := range res.Mailboxes {
+		res.Mailboxes[i].Removed = removed[res.Mailboxes[i].Mailbox]
+	}
+}
+
+// sortUninstallTargets orders the mailboxes and each mailbox's events, lists them in res and counts the events.
+func sortUninstallTargets(byMailbox map[string][]uninstallTarget, res *uninstallResult) (names []string, total int) {
+	names = make([]string, 0, len(byMailbox))
+	for mb := range byMailbox {
+		names = append(names, mb)
+		sort.Slice(byMailbox[mb], func(i, j int) bool { return byMailbox[mb][i].BookingID < byMailbox[mb][j].BookingID })
+	}
+	sort.Strings(names)
+	for _, mb := range names {
+		res.Mailboxes = append(res.Mailboxes, uninstallMailbox{Mailbox: mb, Events: len(byMailbox[mb])})
+		total += len(byMailbox[mb])
+	}
+	return names, total
+}
+
+// dropUninstallTables drops tfsync's own tables in TF's database and lists them in res.
+func dropUninstallTables(ctx context.Context, w io.Writer, database string, res *uninstallResult) error {
+	dropped, err := tf.DropOwnTables(ctx, database)
+	if err != nil {
+		return err
+	}
+	res.TFTables = append(res.TFTables, dropped...)
+	if len(dropped) > 0 {
+		fmt.Fprintf(w, "Dropped tfsync's tables in TF's database: %s.\n", strings.Join(dropped, ", "))
+	}
+	return nil
+}
