@@ -134,23 +134,7 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 		}
 	}
 
-	// The bookings: the resource's in the sync window, and every one linked to its mailbox.
-	window := settings.Window(f.Now())
-	// Kinds as a pass reads them: without kinds TF returns no window bookings, only the linked ones.
-	q := tf.Query{Window: tf.Window{Start: window.Start, End: window.End}, Kinds: settings.Kinds, DefaultLength: settings.DefaultLength}
-	mailbox := ""
-	if resource != nil {
-		mailbox, _ = settings.Mailbox(*resource)
-		for _, l := range links {
-			if mailbox != "" && l.Mailbox == mailbox {
-				q.AlsoIDs = append(q.AlsoIDs, l.BookingID)
-			}
-		}
-	} else {
-		q.AlsoIDs = []string{opts.Booking}
-		q.Window = tf.Window{Start: window.Start, End: window.Start} // only the booking asked for
-	}
-	sort.Strings(q.AlsoIDs)
+	q, mailbox := showQuery(settings, f.Now(), resource, links, opts.Booking)
 	set, err := src.Bookings(ctx, q)
 	if err != nil {
 		return fmt.Errorf("read bookings from TF: %w", err)
@@ -167,21 +151,8 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 		bookingIDs = append(bookingIDs, b.ID)
 	}
 	if resource == nil {
-		if _, linked := links[opts.Booking]; !linked && len(bookingIDs) == 0 {
-			return &usageError{fmt.Sprintf("neither TF nor tfsync's store has booking %q: check the id in TF", opts.Booking)}
-		}
-		if b, ok := byID[opts.Booking]; ok {
-			for i, r := range resources {
-				if r.ID == b.ResourceID {
-					resource = &resources[i]
-				}
-			}
-		}
-		if resource != nil {
-			mailbox, _ = settings.Mailbox(*resource)
-		}
-		if l, ok := links[opts.Booking]; ok && mailbox == "" {
-			mailbox = l.Mailbox
+		if resource, mailbox, err = bookingResource(opts.Booking, links, byID, bookingIDs, resources, settings); err != nil {
+			return err
 		}
 	}
 	if resource != nil {
@@ -204,16 +175,8 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 		res.Mailbox = showMailboxOf(mailbox, stored, zone)
 	}
 
-	// The last pass that covered the mailbox says what was held back or failed.
-	var report runSummary
-	for _, r := range stored.runs {
-		if rr := readRunSummary(r); rr.Report != nil && rr.covers(mailbox) {
-			report = rr
-			res.LastRun = &showRun{ID: r.ID, Started: inZone(r.StartedAt, zone), ExitCode: r.ExitCode}
-			break
-		}
-	}
-
+	report, lastRun := lastRunCovering(stored.runs, mailbox, zone)
+	res.LastRun = lastRun
 	for _, id := range bookingIDs {
 		res.Bookings = append(res.Bookings, showBookingOf(id, byID, mailbox, stored, report, zone))
 	}
@@ -382,4 +345,58 @@ func dedupSorted(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// showQuery asks TF for the resource's bookings in the sync window and every booking linked to its mailbox, or,
+// without a resource, for the one booking asked for.
+func showQuery(settings calsync.Settings, now time.Time, resource *tf.Resource, links map[string]calsync.Link, booking string) (q tf.Query, mailbox string) {
+	window := settings.Window(now)
+	// Kinds as a pass reads them: without kinds TF returns no window bookings, only the linked ones.
+	q = tf.Query{Window: tf.Window{Start: window.Start, End: window.End}, Kinds: settings.Kinds, DefaultLength: settings.DefaultLength}
+	if resource != nil {
+		mailbox, _ = settings.Mailbox(*resource)
+		for _, l := range links {
+			if mailbox != "" && l.Mailbox == mailbox {
+				q.AlsoIDs = append(q.AlsoIDs, l.BookingID)
+			}
+		}
+	} else {
+		q.AlsoIDs = []string{booking}
+		q.Window = tf.Window{Start: window.Start, End: window.Start} // only the booking asked for
+	}
+	sort.Strings(q.AlsoIDs)
+	return q, mailbox
+}
+
+// bookingResource finds the resource and mailbox of the booking asked for: its resource in TF, or the mailbox its
+// link names when TF no longer has it.
+func bookingResource(booking string, links map[string]calsync.Link, byID map[string]tf.Booking, bookingIDs []string,
+	resources []tf.Resource, settings calsync.Settings) (resource *tf.Resource, mailbox string, err error) {
+	if _, linked := links[booking]; !linked && len(bookingIDs) == 0 {
+		return nil, "", &usageError{fmt.Sprintf("neither TF nor tfsync's store has booking %q: check the id in TF", booking)}
+	}
+	if b, ok := byID[booking]; ok {
+		for i, r := range resources {
+			if r.ID == b.ResourceID {
+				resource = &resources[i]
+			}
+		}
+	}
+	if resource != nil {
+		mailbox, _ = settings.Mailbox(*resource)
+	}
+	if l, ok := links[booking]; ok && mailbox == "" {
+		mailbox = l.Mailbox
+	}
+	return resource, mailbox, nil
+}
+
+// lastRunCovering finds the newest pass that covered the mailbox: it says what was held back or failed there.
+func lastRunCovering(runs []calsync.RunRecord, mailbox string, zone *time.Location) (runSummary, *showRun) {
+	for _, r := range runs {
+		if rr := readRunSummary(r); rr.Report != nil && rr.covers(mailbox) {
+			return rr, &showRun{ID: r.ID, Started: inZone(r.StartedAt, zone), ExitCode: r.ExitCode}
+		}
+	}
+	return runSummary{}, nil
 }
