@@ -15,6 +15,7 @@ import (
 
 	"tfsync/cmd/config"
 	"tfsync/exchange"
+	"tfsync/exchange/emulator"
 	"tfsync/tf"
 	"tfsync/tf/demo"
 )
@@ -60,19 +61,11 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	// The story is for people: with --output json it goes to stderr, and stdout gets the facts it showed.
 	p := f.printer()
 	w := p.Text()
-	dir := opts.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "tfsync-demo-")
-		if err != nil {
-			return fmt.Errorf("make a folder for the demo: %w", err)
-		}
-		dir = tmp
-		if !opts.Keep {
-			defer os.RemoveAll(dir)
-		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("make the demo folder: %w", err)
+	dir, cleanup, err := demoDir(opts)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	now := f.Now()
 	tfDB := filepath.Join(dir, "tf.db")
 	if _, err := os.Stat(tfDB); err == nil {
@@ -129,23 +122,10 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 	fmt.Fprintf(w, "\n== %s's calendar now\n\n", anna)
 	printCalendar(w, em.Events(anna), cfg.TF.TimeZone)
 
-	var moved exchange.Event
-	for _, ev := range em.Events(anna) {
-		if ev.BookingID == demo.MovedBooking {
-			moved = ev
-		}
+	newStart, err := demoMove(w, em, anna, cfg.TF.TimeZone)
+	if err != nil {
+		return err
 	}
-	if moved.ID == "" {
-		return fmt.Errorf("demo: booking %s did not reach %s's calendar", demo.MovedBooking, anna)
-	}
-	y, m, d := moved.Start.In(cfg.TF.TimeZone).AddDate(0, 0, 1).Date()
-	newStart := time.Date(y, m, d, 13, 0, 0, 0, cfg.TF.TimeZone)
-	newEnd := newStart.Add(moved.End.Sub(moved.Start))
-	if err := em.MoveEvent(anna, moved.ID, newStart, newEnd); err != nil {
-		return fmt.Errorf("demo: move the event: %w", err)
-	}
-	fmt.Fprintf(w, "\n== In Outlook, %s drags %q from %s to %s\n",
-		anna, moved.Subject, moved.Start.In(cfg.TF.TimeZone).Format("Mon 2 Jan 15:04"), newStart.Format("Mon 2 Jan 15:04"))
 
 	fmt.Fprintf(w, "\n== Pass 2: the new time flows back to TF\n\n")
 	if err := demoPass(ctx, &df); err != nil {
@@ -236,4 +216,46 @@ func printTFRow(ctx context.Context, w io.Writer, cfg *config.Config, id string)
 			a.At.In(cfg.TF.TimeZone).Format("2006-01-02 15:04:05"), a.OldStart, a.NewStart, a.OldEnd, a.NewEnd, a.OldVersion, a.NewVersion, a.Mailbox)
 	}
 	return nil
+}
+
+// demoDir is the folder the demo writes to: --dir, made if missing, or a temporary one that cleanup removes unless
+// --keep.
+func demoDir(opts *DemoOptions) (dir string, cleanup func(), err error) {
+	cleanup = func() {}
+	if opts.Dir != "" {
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return "", nil, fmt.Errorf("make the demo folder: %w", err)
+		}
+		return opts.Dir, cleanup, nil
+	}
+	dir, err = os.MkdirTemp("", "tfsync-demo-")
+	if err != nil {
+		return "", nil, fmt.Errorf("make a folder for the demo: %w", err)
+	}
+	if !opts.Keep {
+		cleanup = func() { os.RemoveAll(dir) }
+	}
+	return dir, cleanup, nil
+}
+
+// demoMove drags the demo's booking to 13:00 the next day in anna's calendar, as she would in Outlook, and says so.
+func demoMove(w io.Writer, em *emulator.Emulator, anna string, zone *time.Location) (time.Time, error) {
+	var moved exchange.Event
+	for _, ev := range em.Events(anna) {
+		if ev.BookingID == demo.MovedBooking {
+			moved = ev
+		}
+	}
+	if moved.ID == "" {
+		return time.Time{}, fmt.Errorf("demo: booking %s did not reach %s's calendar", demo.MovedBooking, anna)
+	}
+	y, m, d := moved.Start.In(zone).AddDate(0, 0, 1).Date()
+	newStart := time.Date(y, m, d, 13, 0, 0, 0, zone)
+	newEnd := newStart.Add(moved.End.Sub(moved.Start))
+	if err := em.MoveEvent(anna, moved.ID, newStart, newEnd); err != nil {
+		return time.Time{}, fmt.Errorf("demo: move the event: %w", err)
+	}
+	fmt.Fprintf(w, "\n== In Outlook, %s drags %q from %s to %s\n",
+		anna, moved.Subject, moved.Start.In(zone).Format("Mon 2 Jan 15:04"), newStart.Format("Mon 2 Jan 15:04"))
+	return newStart, nil
 }
