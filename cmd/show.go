@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -169,7 +170,8 @@ func runShow(ctx context.Context, f *Factory, opts *ShowOptions) error {
 			}
 		}
 	}
-	bookingIDs = dedupSorted(bookingIDs)
+	slices.Sort(bookingIDs)
+	bookingIDs = slices.Compact(bookingIDs)
 
 	if mailbox != "" {
 		res.Mailbox = showMailboxOf(mailbox, stored, zone)
@@ -334,17 +336,6 @@ func printShow(w io.Writer, res *showResult, zone *time.Location) {
 		t.Row(b.BookingID, tfWhen, calWhen, timeText(b.LastWritten.t, zone), b.state)
 	}
 	t.Flush()
-}
-
-func dedupSorted(ids []string) []string {
-	sort.Strings(ids)
-	out := ids[:0]
-	for i, id := range ids {
-		if i == 0 || id != ids[i-1] {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // showQuery asks TF for the resource's bookings in the sync window and every booking linked to its mailbox, or,
