@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"tfsync/cmd/exitcode"
 )
 
 // TestCAFileTrustedByEveryBackend: the configurations `tfsync emulator` writes reach it through the production
@@ -26,23 +28,23 @@ func TestCAFileTrustedByEveryBackend(t *testing.T) {
 		return code, out.String() + errOut.String()
 	}
 	for _, c := range []string{cfg, ewsCfg} {
-		if code, out := prod("test-connection", "--config", c); code != ExitOK {
+		if code, out := prod("test-connection", "--config", c); code != exitcode.OK {
 			t.Fatalf("%s with ca_file: exit %d\n%s", filepath.Base(c), code, out)
 		}
 	}
 
 	rewrite(t, cfg, "ca_file = \"emulator-ca.pem\"\n", "")
-	if code, out := prod("test-connection", "--config", cfg); code != ExitAuth || !strings.Contains(out, "[exchange] ca_file") {
+	if code, out := prod("test-connection", "--config", cfg); code != exitcode.Auth || !strings.Contains(out, "[exchange] ca_file") {
 		t.Fatalf("without ca_file: exit %d, want 3 naming ca_file\n%s", code, out)
 	}
 	rewrite(t, ewsCfg, "ca_file = \"emulator-ca.pem\"\n", "")
-	if code, out := prod("test-connection", "--config", ewsCfg); code != ExitAuth || !strings.Contains(out, "[exchange] ca_file") {
+	if code, out := prod("test-connection", "--config", ewsCfg); code != exitcode.Auth || !strings.Contains(out, "[exchange] ca_file") {
 		t.Fatalf("EWS without ca_file: exit %d, want 3 naming ca_file\n%s", code, out)
 	}
 
 	os.WriteFile(filepath.Join(filepath.Dir(cfg), "not-a-ca.pem"), []byte("hello\n"), 0o600)
 	rewrite(t, cfg, "[exchange]\n", "[exchange]\nca_file = \"not-a-ca.pem\"\n")
-	if code, out := prod("test-connection", "--config", cfg); code != ExitUsage || !strings.Contains(out, "holds no PEM certificate") {
+	if code, out := prod("test-connection", "--config", cfg); code != exitcode.Usage || !strings.Contains(out, "holds no PEM certificate") {
 		t.Fatalf("a file without a certificate: exit %d\n%s", code, out)
 	}
 }

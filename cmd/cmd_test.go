@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
@@ -99,7 +100,7 @@ func (e *env) run(args ...string) (int, string, string) {
 func TestSyncJSONAndIdempotence(t *testing.T) {
 	e := newEnv(t, "")
 	code, out, stderr := e.run("sync", "--output", "json")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
 	var r struct {
@@ -128,7 +129,7 @@ func TestSyncJSONAndIdempotence(t *testing.T) {
 		}
 	}
 	code, out, _ = e.run("dry-run")
-	if code != ExitOK || !strings.Contains(out, "Nothing to do") {
+	if code != exitcode.OK || !strings.Contains(out, "Nothing to do") {
 		t.Fatalf("dry-run after sync: exit %d\n%s", code, out)
 	}
 }
@@ -143,33 +144,33 @@ func TestExitCodes(t *testing.T) {
 			return nil
 		})
 		code, out, _ := e.run("sync")
-		if code != ExitPartial || !strings.Contains(out, "sara.nilsson@example.com was not synced") {
+		if code != exitcode.Partial || !strings.Contains(out, "sara.nilsson@example.com was not synced") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
 	t.Run("all mailboxes unreachable", func(t *testing.T) {
 		e := newEnv(t, "")
 		e.em.SetFault(func(op, mb string) error { return fmt.Errorf("injected: %w", exchange.ErrAuth) })
-		if code, _, _ := e.run("sync"); code != ExitAuth {
+		if code, _, _ := e.run("sync"); code != exitcode.Auth {
 			t.Fatalf("exit %d", code)
 		}
 	})
 	t.Run("held deletes, then --force", func(t *testing.T) {
 		e := newEnv(t, "")
-		if code, _, _ := e.run("sync"); code != ExitOK {
+		if code, _, _ := e.run("sync"); code != exitcode.OK {
 			t.Fatal(code)
 		}
 		if _, err := e.db.Exec(`DELETE FROM bookings WHERE resource_id = 'RES-102'`); err != nil {
 			t.Fatal(err)
 		}
 		code, out, _ := e.run("sync")
-		if code != ExitHeld || !strings.Contains(out, "held back") {
+		if code != exitcode.Held || !strings.Contains(out, "held back") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 		if n := len(e.em.Events("mehmet.yilmaz@example.com")); n == 0 {
 			t.Fatal("held deletes were applied")
 		}
-		if code, _, _ := e.run("sync", "--force"); code != ExitOK {
+		if code, _, _ := e.run("sync", "--force"); code != exitcode.OK {
 			t.Fatalf("--force: exit %d", code)
 		}
 		if n := len(e.em.Events("mehmet.yilmaz@example.com")); n != 0 {
@@ -179,14 +180,14 @@ func TestExitCodes(t *testing.T) {
 	t.Run("config error", func(t *testing.T) {
 		e := newEnv(t, "show_as = \"bussy\"\n")
 		code, _, stderr := e.run("sync")
-		if code != ExitUsage || !strings.Contains(stderr, "tfsync.toml:11") || !strings.Contains(stderr, "show_as") {
+		if code != exitcode.Usage || !strings.Contains(stderr, "tfsync.toml:11") || !strings.Contains(stderr, "show_as") {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 	})
 	t.Run("bad flag", func(t *testing.T) {
 		e := newEnv(t, "")
 		code, _, stderr := e.run("sync", "--bogus")
-		if code != ExitUsage || !strings.Contains(stderr, "--bogus") {
+		if code != exitcode.Usage || !strings.Contains(stderr, "--bogus") {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 	})
@@ -198,7 +199,7 @@ func TestExitCodes(t *testing.T) {
 		}
 		defer lock.Release()
 		code, out, stderr := e.run("sync")
-		if code != ExitOK || out != "" || !strings.Contains(stderr, "is running") {
+		if code != exitcode.OK || out != "" || !strings.Contains(stderr, "is running") {
 			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 		}
 		if n := len(e.em.Events("anna.lindqvist@example.com")); n != 0 {
@@ -212,7 +213,7 @@ func TestExitCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer lock.Release()
-		if code, _, stderr := e.run("sync"); code != ExitLockStale || !strings.Contains(stderr, "hung process") {
+		if code, _, stderr := e.run("sync"); code != exitcode.LockStale || !strings.Contains(stderr, "hung process") {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
 	})
@@ -244,7 +245,7 @@ func TestTestConnection(t *testing.T) {
 	t.Run("all good", func(t *testing.T) {
 		e := newEnv(t, "")
 		code, out, _ := e.run("test-connection")
-		if code != ExitOK || !strings.Contains(out, "Connection test passed") || !strings.Contains(out, "SKIP  resource RES-105") {
+		if code != exitcode.OK || !strings.Contains(out, "Connection test passed") || !strings.Contains(out, "SKIP  resource RES-105") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
@@ -258,7 +259,7 @@ func TestTestConnection(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatal(err, out)
 		}
-		if code != ExitAuth || res.OK {
+		if code != exitcode.Auth || res.OK {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 		failed := ""
@@ -275,7 +276,7 @@ func TestTestConnection(t *testing.T) {
 		e := newEnv(t, "")
 		t.Setenv("TFSYNC_TEST_SECRET", "")
 		code, out, _ := e.run("test-connection")
-		if code != ExitUsage || !strings.Contains(out, "TFSYNC_TEST_SECRET") {
+		if code != exitcode.Usage || !strings.Contains(out, "TFSYNC_TEST_SECRET") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
@@ -285,7 +286,7 @@ func TestTestConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, out, _ := e.run("test-connection")
-		if code == ExitOK || !strings.Contains(out, "no resource is enabled") {
+		if code == exitcode.OK || !strings.Contains(out, "no resource is enabled") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
@@ -295,7 +296,7 @@ func TestListResources(t *testing.T) {
 	e := newEnv(t, "")
 	e.run("sync")
 	code, out, _ := e.run("list-resources", "--check")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	for _, want := range []string{"RES-105", "no e-mail address", "outside allowed_domains", "anna.lindqvist@example.com", "Karin Ek"} {
@@ -338,7 +339,7 @@ func TestDemoCommand(t *testing.T) {
 	f := NewFactory(io)
 	code := run(context.Background(), f, []string{"demo", "--dir", t.TempDir()})
 	s := out.String()
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d\n%s", code, s)
 	}
 	for _, want := range []string{"Pass 1", "29", demo.MovedBooking + " now:", "version 2", "Erik Johansson", "outside allowed_domains", "mailboxes outside allowed_domains: 0"} {
@@ -356,7 +357,7 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	code := run(context.Background(), f, []string{"init", "--config", cfgPath, "--create-tf-database",
 		"--tenant-id", "contoso.onmicrosoft.com", "--client-id", "11111111-2222-3333-4444-555555555555",
 		"--allowed-domain", "example.com"})
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("init: exit %d\n%s", code, out)
 	}
 	cfg, warnings, err := config.Load(cfgPath)
@@ -386,16 +387,16 @@ func TestInitWritesAConfigTestConnectionAccepts(t *testing.T) {
 	io2, out2, _ := TestIO()
 	f2 := NewFactory(io2)
 	f2.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return em, nil }
-	if code := run(context.Background(), f2, []string{"test-connection", "--config", cfgPath}); code != ExitOK {
+	if code := run(context.Background(), f2, []string{"test-connection", "--config", cfgPath}); code != exitcode.OK {
 		t.Fatalf("test-connection on init's config: exit %d\n%s", code, out2)
 	}
 	// A second init refuses to overwrite; the EWS variant loads too.
-	if code := run(context.Background(), f, []string{"init", "--config", cfgPath}); code != ExitUsage {
+	if code := run(context.Background(), f, []string{"init", "--config", cfgPath}); code != exitcode.Usage {
 		t.Fatalf("second init: exit %d", code)
 	}
 	ewsPath := filepath.Join(dir, "ews.toml")
 	out.Reset()
-	if code := run(context.Background(), f, []string{"init", "--config", ewsPath, "--mode", "ews", "--allowed-domain", "example.com"}); code != ExitOK {
+	if code := run(context.Background(), f, []string{"init", "--config", ewsPath, "--mode", "ews", "--allowed-domain", "example.com"}); code != exitcode.OK {
 		t.Fatal(code)
 	}
 	if s := out.String(); !strings.Contains(s, "ApplicationImpersonation") || strings.Contains(s, "Entra") || strings.Contains(s, "client_secret") {
@@ -418,7 +419,7 @@ func TestStatus(t *testing.T) {
 	e.clock.Advance(5 * time.Minute)
 	e.run("sync")
 	code, out, _ := e.run("status")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	for _, want := range []string{"Last passes", "sara.nilsson@example.com", "failing (1 passes)", "anna.lindqvist@example.com"} {
@@ -461,7 +462,7 @@ func TestInitCreatesTheSchemaBesideAnExistingConfig(t *testing.T) {
 	io, out, _ := TestIO()
 	f := NewFactory(io)
 	code := run(context.Background(), f, []string{"init", "--config", e.config, "--create-tf-database", "--tf-database", "new-tf.db"})
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	before, _ := os.ReadFile(e.config)
@@ -480,7 +481,7 @@ func TestInitFitsWhatItWrites(t *testing.T) {
 	cfgPath := filepath.Join(dir, "tfsync.toml")
 
 	io, out, errOut := TestIO()
-	if code := run(context.Background(), NewFactory(io), []string{"init", "--config", cfgPath}); code != ExitUsage ||
+	if code := run(context.Background(), NewFactory(io), []string{"init", "--config", cfgPath}); code != exitcode.Usage ||
 		!strings.Contains(out.String()+errOut.String(), "--allowed-domain is required") {
 		t.Fatalf("init without --allowed-domain off a terminal: exit %d\n%s%s", code, out, errOut)
 	}
@@ -490,7 +491,7 @@ func TestInitFitsWhatItWrites(t *testing.T) {
 
 	io, out, errOut = TestIO()
 	io.InTTY, io.In = true, strings.NewReader("Example.com, example.org\n")
-	if code := run(context.Background(), NewFactory(io), []string{"init", "--config", cfgPath, "--client-secret-expires", "2027-06-30"}); code != ExitOK {
+	if code := run(context.Background(), NewFactory(io), []string{"init", "--config", cfgPath, "--client-secret-expires", "2027-06-30"}); code != exitcode.OK {
 		t.Fatalf("init on a terminal: exit %d\n%s%s", code, out, errOut)
 	}
 	text, _ := os.ReadFile(cfgPath)

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange/emulator"
 	"tfsync/tf"
 )
@@ -211,7 +212,7 @@ func (c *child) wait() int {
 func (e *crashEnv) sync() *child {
 	e.t.Helper()
 	c := e.start("sync")
-	if code := c.wait(); code != ExitOK {
+	if code := c.wait(); code != exitcode.OK {
 		e.t.Fatalf("sync: exit %d\n%s\n%s", code, c.stdout.String(), c.stderr.String())
 	}
 	return c
@@ -368,7 +369,7 @@ func TestSIGKILLDuringSync(t *testing.T) {
 			killed.mutate(n)
 		}
 		before := clean.emu.em.Traffic().Operations
-		if code, out, errOut := clean.runWithGraph("sync"); code != ExitOK {
+		if code, out, errOut := clean.runWithGraph("sync"); code != exitcode.OK {
 			t.Fatalf("step %d, clean pass: exit %d\n%s\n%s", n, code, out, errOut)
 		}
 		want := clean.snapshot()
@@ -402,7 +403,7 @@ func TestSIGKILLDuringSync(t *testing.T) {
 		switch code {
 		case -1:
 			midPass++
-		case ExitOK:
+		case exitcode.OK:
 			finished++
 		default:
 			t.Fatalf("step %d: the pass to be killed ended with exit %d\n%s", n, code, c.stderr.String())
@@ -417,7 +418,7 @@ func TestSIGKILLDuringSync(t *testing.T) {
 			t.Fatalf("step %d: duplicates right after the kill: %v", n, s.dups)
 		}
 		code, out, errOut := killed.runWithGraph("sync")
-		if code != ExitOK || strings.Contains(errOut, "is running") {
+		if code != exitcode.OK || strings.Contains(errOut, "is running") {
 			t.Fatalf("step %d: the pass after the kill: exit %d\n%s\n%s", n, code, out, errOut)
 		}
 		if d := want.diff(killed.snapshot()); len(d) > 0 {
@@ -475,7 +476,7 @@ func TestTwoSyncsAtOnce(t *testing.T) {
 	codeB := b.wait()
 	releaseW.Close()
 	codeA := <-exitedA
-	if codeA != ExitOK || codeB != ExitOK {
+	if codeA != exitcode.OK || codeB != exitcode.OK {
 		t.Fatalf("exit %d and %d, want 0 and 0\n%s\n%s", codeA, codeB, a.stderr.String(), b.stderr.String())
 	}
 	left := 0
@@ -533,7 +534,7 @@ func (e *crashEnv) writes() int {
 func TestDamagedStateStore(t *testing.T) {
 	t.Parallel()
 	e := newCrashEnv(t)
-	if code, out, errOut := e.runWithGraph("sync"); code != ExitOK {
+	if code, out, errOut := e.runWithGraph("sync"); code != exitcode.OK {
 		t.Fatalf("first pass: exit %d\n%s\n%s", code, out, errOut)
 	}
 	before := e.snapshot()
@@ -548,14 +549,14 @@ func TestDamagedStateStore(t *testing.T) {
 	f.Close()
 	writes := e.writes()
 	code, out, errOut := e.runWithGraph("sync")
-	if code != ExitFailure || !strings.Contains(errOut, "tfsync sync --rebuild") || !strings.Contains(errOut, state) {
+	if code != exitcode.Failure || !strings.Contains(errOut, "tfsync sync --rebuild") || !strings.Contains(errOut, state) {
 		t.Fatalf("damaged store: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if e.writes() != writes {
 		t.Fatal("a pass with a damaged store wrote to calendars")
 	}
 	code, out, errOut = e.runWithGraph("sync", "--rebuild", "--output", "json")
-	if code != ExitOK || !strings.Contains(out, `"relinked": `) || strings.Contains(out, `"created": 1`) {
+	if code != exitcode.OK || !strings.Contains(out, `"relinked": `) || strings.Contains(out, `"created": 1`) {
 		t.Fatalf("sync --rebuild: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if e.writes() != writes {
@@ -567,7 +568,7 @@ func TestDamagedStateStore(t *testing.T) {
 	if aside, _ := filepath.Glob(state + ".corrupt-*"); len(aside) != 1 {
 		t.Fatalf("the damaged store was not kept aside: %v", aside)
 	}
-	if code, out, _ := e.runWithGraph("dry-run"); code != ExitOK || !strings.Contains(out, "Nothing to do") {
+	if code, out, _ := e.runWithGraph("dry-run"); code != exitcode.OK || !strings.Contains(out, "Nothing to do") {
 		t.Fatalf("after the rebuild: exit %d\n%s", code, out)
 	}
 }
@@ -590,14 +591,14 @@ func TestUnreadableTF(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newCrashEnv(t)
-			if code, _, errOut := e.runWithGraph("sync"); code != ExitOK {
+			if code, _, errOut := e.runWithGraph("sync"); code != exitcode.OK {
 				t.Fatalf("first pass: exit %d\n%s", code, errOut)
 			}
 			before := e.snapshot()
 			writes := e.writes()
 			tc.damage(e)
 			code, out, errOut := e.runWithGraph("sync")
-			if code != ExitFailure || !strings.Contains(errOut, "TF") {
+			if code != exitcode.Failure || !strings.Contains(errOut, "TF") {
 				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 			}
 			if n := e.writes() - writes; n != 0 {
@@ -628,8 +629,8 @@ func TestMailboxRevokedMidPass(t *testing.T) {
 		return nil
 	}})
 	code, out, errOut := e.runWithGraph("sync", "--output", "json")
-	if code != ExitPartial {
-		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitPartial, out, errOut)
+	if code != exitcode.Partial {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitcode.Partial, out, errOut)
 	}
 	var report struct {
 		Mailboxes []struct {
@@ -656,7 +657,7 @@ func TestMailboxRevokedMidPass(t *testing.T) {
 	if err := e.emu.em.SetMailbox(victim, emulator.MailboxOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := e.runWithGraph("sync"); code != ExitOK {
+	if code, out, errOut := e.runWithGraph("sync"); code != exitcode.OK {
 		t.Fatalf("after access came back: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if s := e.snapshot(); len(s.dups) > 0 || s.calendars[victim] == "" {
@@ -749,10 +750,10 @@ func TestSecretInNoOutputOverGraph(t *testing.T) {
 			if name == "literal" && args[0] == "sync" && !strings.Contains(errOut, "chmod 600") {
 				t.Errorf("a config file with a secret that others may read drew no warning:\n%s", errOut)
 			}
-			if name == "wrong" && (args[0] == "sync" || args[0] == "test-connection") && code != ExitAuth {
-				t.Errorf("%s with a wrong secret: exit %d, want %d\n%s%s", args[0], code, ExitAuth, out, errOut)
+			if name == "wrong" && (args[0] == "sync" || args[0] == "test-connection") && code != exitcode.Auth {
+				t.Errorf("%s with a wrong secret: exit %d, want %d\n%s%s", args[0], code, exitcode.Auth, out, errOut)
 			}
-			if name == "remote-http" && args[0] == "sync" && (code != ExitUsage || !strings.Contains(errOut, "must use https")) {
+			if name == "remote-http" && args[0] == "sync" && (code != exitcode.Usage || !strings.Contains(errOut, "must use https")) {
 				t.Errorf("a plain http graph_url that is not loopback: exit %d\n%s", code, errOut)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/tf"
@@ -160,7 +161,7 @@ func runDemo(ctx context.Context, f *Factory, opts *DemoOptions) error {
 
 func demoPass(ctx context.Context, f *Factory) error {
 	err := runSync(ctx, f, &SyncOptions{})
-	if err != nil && ExitCode(err) != ExitOK {
+	if err != nil && ExitCode(err) != exitcode.OK {
 		return err
 	}
 	return nil

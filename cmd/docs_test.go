@@ -997,7 +997,7 @@ func TestDocsWalkthrough(t *testing.T) {
 				streams, out, errOut := TestIO()
 				f := NewFactory(streams)
 				f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return em, nil }
-				if code := run(ctx, f, args); code != ExitOK {
+				if code := run(ctx, f, args); code != exitcode.OK {
 					t.Fatalf("%s: tfsync %s: exit %d\n%s\n%s", where[i], strings.Join(args, " "), code, out, errOut)
 				}
 				if len(args) > 0 {

@@ -10,19 +10,6 @@ import (
 	"tfsync/tf"
 )
 
-// Exit codes, by their names in cmd. The numbers, names and meanings are the one table in cmd/exitcode, which the
-// README and docs/schedulers.md follow (TestExitCodeTable).
-const (
-	ExitOK          = exitcode.OK
-	ExitFailure     = exitcode.Failure
-	ExitUsage       = exitcode.Usage
-	ExitAuth        = exitcode.Auth
-	ExitPartial     = exitcode.Partial
-	ExitHeld        = exitcode.Held
-	ExitLockStale   = exitcode.LockStale
-	ExitInterrupted = exitcode.Interrupted
-)
-
 // usageError is a mistake on the command line.
 type usageError struct{ msg string }
 
@@ -39,14 +26,14 @@ var exitCodes = []struct {
 	code int
 	errs []error
 }{
-	{ExitLockStale, []error{calsync.ErrLockStale}},
-	{ExitOK, []error{calsync.ErrLockHeld}},
-	{ExitInterrupted, []error{calsync.ErrInterrupted}},
-	{ExitUsage, []error{errUsage, config.ErrConfig}},
-	{ExitAuth, []error{calsync.ErrAllMailboxesFailed, exchange.ErrAuth}},
-	{ExitPartial, []error{calsync.ErrPartial}},
-	{ExitHeld, []error{calsync.ErrDeletesHeld}},
-	{ExitFailure, []error{tf.ErrSchema}},
+	{exitcode.LockStale, []error{calsync.ErrLockStale}},
+	{exitcode.OK, []error{calsync.ErrLockHeld}},
+	{exitcode.Interrupted, []error{calsync.ErrInterrupted}},
+	{exitcode.Usage, []error{errUsage, config.ErrConfig}},
+	{exitcode.Auth, []error{calsync.ErrAllMailboxesFailed, exchange.ErrAuth}},
+	{exitcode.Partial, []error{calsync.ErrPartial}},
+	{exitcode.Held, []error{calsync.ErrDeletesHeld}},
+	{exitcode.Failure, []error{tf.ErrSchema}},
 }
 
 // ExitCode maps an error to the process exit code. It is the only place that does.
@@ -54,7 +41,7 @@ func ExitCode(err error) int {
 	var cf *checkFailed
 	switch {
 	case err == nil:
-		return ExitOK
+		return exitcode.OK
 	case errors.As(err, &cf):
 		return cf.code
 	}
@@ -63,7 +50,7 @@ func ExitCode(err error) int {
 			return c.code
 		}
 	}
-	return ExitFailure
+	return exitcode.Failure
 }
 
 // isAny reports whether err wraps any of errs.

@@ -64,14 +64,14 @@ func TestExitCodeTable(t *testing.T) {
 		meaning   []string // words cmd/exitcode's meaning of the code must hold, and so the docs' rows
 		scenarios []scenario
 	}{
-		{ExitOK, []string{"another pass", "lock"}, []scenario{
+		{exitcode.OK, []string{"another pass", "lock"}, []scenario{
 			{"a clean pass", sync(nil, "sync"), ""},
 			{"another pass holds the lock", sync(lockSince(time.Minute), "sync"), ""},
 		}},
-		{ExitFailure, []string{"TF unreadable"}, []scenario{
+		{exitcode.Failure, []string{"TF unreadable"}, []scenario{
 			{"TF database gone", sync(func(e *env) { os.Remove(filepath.Join(e.dir, "tf.db")) }, "sync"), "check [tf] database in the config"},
 		}},
-		{ExitUsage, []string{"sage", "configuration"}, []scenario{
+		{exitcode.Usage, []string{"sage", "configuration"}, []scenario{
 			{"usage: unknown command", sync(nil, "snyc"), ""},
 			{"usage: extra argument", sync(nil, "sync", "extra-arg"), "does not take the argument(s)"},
 			{"usage: unknown flag", sync(nil, "sync", "--bogus"), "Run 'tfsync --help' for usage."},
@@ -82,18 +82,18 @@ func TestExitCodeTable(t *testing.T) {
 			}, "is not valid: use one of"},
 			{"configuration file missing", sync(func(e *env) { os.Remove(e.config) }, "sync"), "the configuration file does not exist"},
 		}},
-		{ExitAuth, []string{"no calendar could be reached"}, []scenario{
+		{exitcode.Auth, []string{"no calendar could be reached"}, []scenario{
 			{"credentials refused", sync(failing("", exchange.ErrAuth), "sync"), "no calendar could be read"},
 			{"every mailbox throttled", sync(failing("", exchange.ErrThrottled), "sync"), "no calendar could be read"},
 			{"every mailbox unavailable", sync(failing("", exchange.ErrUnavailable), "sync"), "no calendar could be read"},
 		}},
-		{ExitPartial, []string{"some mailboxes or bookings failed"}, []scenario{
+		{exitcode.Partial, []string{"some mailboxes or bookings failed"}, []scenario{
 			{"one mailbox throttled", sync(failing("sara.nilsson@example.com", exchange.ErrThrottled), "sync"), "some mailboxes or bookings failed"},
 		}},
-		{ExitHeld, []string{"max_delete_percent"}, []scenario{
+		{exitcode.Held, []string{"max_delete_percent"}, []scenario{
 			{"a mailbox loses all its events", func(t *testing.T) (int, string) {
 				e := newEnv(t, "")
-				if code, _, _ := e.run("sync"); code != ExitOK {
+				if code, _, _ := e.run("sync"); code != exitcode.OK {
 					t.Fatalf("first pass: exit %d", code)
 				}
 				if _, err := e.db.Exec(`DELETE FROM bookings WHERE resource_id = 'RES-102'`); err != nil {
@@ -103,7 +103,7 @@ func TestExitCodeTable(t *testing.T) {
 				return code, out + errOut
 			}, "deletes held back by max_delete_percent"},
 		}},
-		{ExitInterrupted, []string{"SIGTERM"}, []scenario{
+		{exitcode.Interrupted, []string{"SIGTERM"}, []scenario{
 			{"a pass stopped at its first write", func(t *testing.T) (int, string) {
 				e := newEnv(t, "")
 				io, out, errOut := TestIO()
@@ -133,7 +133,7 @@ func TestExitCodeTable(t *testing.T) {
 				return code, out.String() + errOut.String()
 			}, "the pass was interrupted"},
 		}},
-		{ExitLockStale, []string{"over an hour"}, []scenario{
+		{exitcode.LockStale, []string{"over an hour"}, []scenario{
 			{"a pass hung for three hours", sync(lockSince(3*time.Hour), "sync"), "far longer than a pass takes"},
 		}},
 	}
@@ -262,7 +262,7 @@ func TestUsageErrorsArePlainText(t *testing.T) {
 	} {
 		io, out, errOut := TestIO()
 		code := run(context.Background(), NewFactory(io), tc.args)
-		if code != ExitUsage || out.Len() != 0 || !strings.HasPrefix(errOut.String(), "Error: "+tc.want+"\n") {
+		if code != exitcode.Usage || out.Len() != 0 || !strings.HasPrefix(errOut.String(), "Error: "+tc.want+"\n") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", tc.args, code, out, errOut)
 		}
 	}
@@ -271,7 +271,7 @@ func TestUsageErrorsArePlainText(t *testing.T) {
 func TestHelpStillRuns(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"help", "sync"}, {"sync", "--help"}, {}} {
 		io, out, errOut := TestIO()
-		if code := run(context.Background(), NewFactory(io), args); code != ExitOK || !strings.Contains(out.String(), "Usage:") {
+		if code := run(context.Background(), NewFactory(io), args); code != exitcode.OK || !strings.Contains(out.String(), "Usage:") {
 			t.Errorf("%q: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
@@ -284,13 +284,13 @@ func TestConfigFromTheEnvironment(t *testing.T) {
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
 	f.Now = e.clock.Now
 	t.Setenv(config.PathEnv, e.config)
-	if code := run(context.Background(), f, []string{"sync"}); code != ExitOK {
+	if code := run(context.Background(), f, []string{"sync"}); code != exitcode.OK {
 		t.Fatalf("exit %d with %s set\n%s\n%s", code, config.PathEnv, out, errOut)
 	}
 	// --config wins over the environment.
 	io, _, errOut = TestIO()
 	missing := filepath.Join(e.dir, "elsewhere", "tfsync.toml")
-	if code := run(context.Background(), NewFactory(io), []string{"status", "--config", missing}); code != ExitUsage {
+	if code := run(context.Background(), NewFactory(io), []string{"status", "--config", missing}); code != exitcode.Usage {
 		t.Fatalf("exit %d with --config pointing at no file", code)
 	}
 	wd, _ := os.Getwd()
@@ -313,7 +313,7 @@ func TestUnreadMailboxIsAnError(t *testing.T) {
 		return nil
 	})
 	code, out, _ := e.run("sync")
-	if code != ExitPartial {
+	if code != exitcode.Partial {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	lines := 0
@@ -340,7 +340,7 @@ func TestUnreadMailboxIsAnError(t *testing.T) {
 	}
 
 	code, out, _ = e.run("sync", "--output", "json")
-	if code != ExitPartial {
+	if code != exitcode.Partial {
 		t.Fatalf("json: exit %d\n%s", code, out)
 	}
 	var r calsync.Report
@@ -366,7 +366,7 @@ func TestErrorNamesItsExitCode(t *testing.T) {
 	e := newEnv(t, "")
 	os.Remove(filepath.Join(e.dir, "tf.db"))
 	code, _, errOut := e.run("sync")
-	if code != ExitFailure {
+	if code != exitcode.Failure {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
 	want := fmt.Sprintf(`"exit_code":%d,"exit_name":%q`, code, exitcode.Name(code))

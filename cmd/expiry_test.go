@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange/emulator"
 )
 
@@ -19,7 +20,7 @@ func TestSecretExpiryWarnings(t *testing.T) {
 	const warn = "the client secret expires on 2026-04-05, in 16 days"
 
 	code, _, stderr := e.run("sync")
-	if code != ExitOK || strings.Count(stderr, warn) != 1 {
+	if code != exitcode.OK || strings.Count(stderr, warn) != 1 {
 		t.Fatalf("first pass: exit %d, want the warning once in the log:\n%s", code, stderr)
 	}
 	e.clock.Advance(5 * time.Minute)
@@ -61,7 +62,7 @@ func TestExpiredCredentialNamedAsCause(t *testing.T) {
 		SecretID: "2b1f6c1e-7d3a-4e1b-9f0a-5c4d3e2f1a0b", SecretExpired: true, Consented: true})
 	now := time.Date(2026, 2, 10, 9, 0, 0, 0, time.UTC)
 	code, out := testConnectionAt(t, emu, cfg, now)
-	if code != ExitAuth || !strings.Contains(out, "Entra ID refused the client secret, which expired on 2026-01-31 ([exchange.graph] client_secret_expires)") ||
+	if code != exitcode.Auth || !strings.Contains(out, "Entra ID refused the client secret, which expired on 2026-01-31 ([exchange.graph] client_secret_expires)") ||
 		!strings.Contains(out, "AADSTS7000222") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
@@ -72,7 +73,7 @@ func TestExpiredCredentialNamedAsCause(t *testing.T) {
 	rewrite(t, cfg, "client_secret = \"file:client-secret.txt\"\nclient_secret_expires = 2026-01-31", `certificate = "file:tfsync.pem"`)
 	emu.em.AddApp(emulator.App{TenantID: emuTenantID, ClientID: emuClientID, CertificatePEM: certPEM, Consented: true})
 	code, out = testConnectionAt(t, emu, cfg, now)
-	if code != ExitOK || !strings.Contains(out, "the certificate expires on 2026-02-20, in 10 days") {
+	if code != exitcode.OK || !strings.Contains(out, "the certificate expires on 2026-02-20, in 10 days") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/sync"
@@ -35,7 +36,7 @@ func syncPass(t *testing.T, emu *emulatorSetup, cfg string) passTotals {
 	f.NewCalendar = emu.calendarFor
 	f.Now = func() time.Time { return testNow }
 	code := run(context.Background(), f, []string{"sync", "--config", cfg, "--output", "json"})
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("sync: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	var r sync.Report

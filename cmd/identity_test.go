@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 )
 
@@ -22,20 +23,20 @@ func TestInstallationIdentity(t *testing.T) {
 		}
 		return n == 1
 	}
-	if code, out, _ := e.run("dry-run"); code != ExitOK || tableExists() {
+	if code, out, _ := e.run("dry-run"); code != exitcode.OK || tableExists() {
 		t.Fatalf("dry-run: exit %d, installation table created %t; want 0 and no table\n%s", code, tableExists(), out)
 	}
-	if code, out, _ := e.run("test-connection"); code != ExitOK || !strings.Contains(out, "none yet") || tableExists() {
+	if code, out, _ := e.run("test-connection"); code != exitcode.OK || !strings.Contains(out, "none yet") || tableExists() {
 		t.Fatalf("test-connection before the first sync: exit %d, table %t\n%s", code, tableExists(), out)
 	}
-	if code, out, _ := e.run("sync"); code != ExitOK {
+	if code, out, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
 	var id string
 	if err := e.db.QueryRow(`SELECT id FROM tfsync_installation`).Scan(&id); err != nil || id == "" {
 		t.Fatalf("after the first sync the installation id is %q (%v)", id, err)
 	}
-	if code, out, _ := e.run("test-connection"); code != ExitOK || !strings.Contains(out, id) {
+	if code, out, _ := e.run("test-connection"); code != exitcode.OK || !strings.Contains(out, id) {
 		t.Fatalf("test-connection does not print the installation id %s: exit %d\n%s", id, code, out)
 	}
 	const anna = "anna.lindqvist@example.com"
@@ -56,11 +57,11 @@ func TestInstallationIdentity(t *testing.T) {
 	if len(res) != 1 || res[0].Err != nil {
 		t.Fatalf("create the trial's event: %+v", res)
 	}
-	if code, out, _ := e.run("test-connection"); code != ExitOK || !strings.Contains(out, "1 events of tfsync installation "+other) {
+	if code, out, _ := e.run("test-connection"); code != exitcode.OK || !strings.Contains(out, "1 events of tfsync installation "+other) {
 		t.Fatalf("test-connection: exit %d, want the trial's event named\n%s", code, out)
 	}
 	code, out, _ := e.run("list-resources", "--check")
-	if code != ExitOK || !strings.Contains(out, "1 events of tfsync installation "+other) {
+	if code != exitcode.OK || !strings.Contains(out, "1 events of tfsync installation "+other) {
 		t.Fatalf("list-resources --check: exit %d, want the trial's event named\n%s", code, out)
 	}
 	code, out, _ = e.run("list-resources", "--check", "--output", "json")
@@ -70,7 +71,7 @@ func TestInstallationIdentity(t *testing.T) {
 			Foreign map[string]int `json:"other_installations"`
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &listed); err != nil || code != ExitOK {
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || code != exitcode.OK {
 		t.Fatal(err, out)
 	}
 	for _, r := range listed.Resources {
@@ -83,7 +84,7 @@ func TestInstallationIdentity(t *testing.T) {
 		}
 	}
 	// The next pass leaves the trial's event alone.
-	if code, out, _ := e.run("sync"); code != ExitOK {
+	if code, out, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
 	found := false
@@ -99,7 +100,7 @@ func TestInstallationIdentity(t *testing.T) {
 // and the counts, and every event kept.
 func TestEmptyTFHold(t *testing.T) {
 	e := newEnv(t, "")
-	if code, out, _ := e.run("sync"); code != ExitOK {
+	if code, out, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
 	events := func() int {
@@ -118,7 +119,7 @@ func TestEmptyTFHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, stderr := e.run("sync")
-	if code != ExitHeld || !strings.Contains(out+stderr, "tf.db returned 0 bookings") ||
+	if code != exitcode.Held || !strings.Contains(out+stderr, "tf.db returned 0 bookings") ||
 		!strings.Contains(out, "deletes were held back: TF database") {
 		t.Fatalf("sync over an emptied bookings table: exit %d, want 5 with the database and the counts\n%s\n%s",
 			code, out, stderr)

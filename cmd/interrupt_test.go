@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange/emulator"
 )
 
@@ -61,13 +62,13 @@ func sigtermDuringSync(t *testing.T, mode string) {
 	e.emu.em.SetFaults(emulator.Faults{})
 	stderr := c.stderr.String()
 	stdout := c.stdout.String()
-	if code != ExitInterrupted || !strings.Contains(stderr, "interrupted") || strings.Contains(stderr, "service unavailable") ||
+	if code != exitcode.Interrupted || !strings.Contains(stderr, "interrupted") || strings.Contains(stderr, "service unavailable") ||
 		!strings.Contains(stdout, "Interrupted (SIGTERM or Ctrl-C)") || strings.Contains(stdout, "Failed:") {
-		t.Fatalf("SIGTERM: exit %d, want %d\n%s\n%s", code, ExitInterrupted, stdout, stderr)
+		t.Fatalf("SIGTERM: exit %d, want %d\n%s\n%s", code, exitcode.Interrupted, stdout, stderr)
 	}
 
 	status, out, errOut := e.runWithGraph("status", "--output", "json")
-	if status != ExitOK {
+	if status != exitcode.OK {
 		t.Fatalf("status: exit %d\n%s", status, errOut)
 	}
 	var st struct {
@@ -79,7 +80,7 @@ func sigtermDuringSync(t *testing.T, mode string) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
-	if len(st.Runs) == 0 || st.Runs[0].ExitCode != ExitInterrupted {
+	if len(st.Runs) == 0 || st.Runs[0].ExitCode != exitcode.Interrupted {
 		t.Errorf("the run is not recorded as interrupted: %s", out)
 	}
 	for _, m := range st.Mailboxes {
@@ -88,7 +89,7 @@ func sigtermDuringSync(t *testing.T, mode string) {
 		}
 	}
 
-	if code, out, errOut := e.runWithGraph("sync"); code != ExitOK {
+	if code, out, errOut := e.runWithGraph("sync"); code != exitcode.OK {
 		t.Fatalf("the pass after SIGTERM: exit %d\n%s\n%s", code, out, errOut)
 	}
 	writes := func() int {
@@ -100,7 +101,7 @@ func sigtermDuringSync(t *testing.T, mode string) {
 		return n
 	}
 	before := writes()
-	if code, out, errOut := e.runWithGraph("sync"); code != ExitOK || writes() != before {
+	if code, out, errOut := e.runWithGraph("sync"); code != exitcode.OK || writes() != before {
 		t.Fatalf("the passes after SIGTERM did not converge: exit %d, %d writes\n%s\n%s", code, writes()-before, out, errOut)
 	}
 	if s := e.calendars(); len(s.dups) > 0 {
@@ -119,15 +120,15 @@ func TestStatusListsBookingProblems(t *testing.T) {
 	if _, err := e.db.Exec(`UPDATE bookings SET start = 'i morgon', version = version + 1 WHERE id = ?`, id); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := e.run("sync"); code != ExitPartial {
+	if code, out, errOut := e.run("sync"); code != exitcode.Partial {
 		t.Fatalf("first pass with a bad row: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if code, out, errOut := e.run("sync"); code != ExitOK {
+	if code, out, errOut := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("second pass with the same bad row: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, c := range []string{"status", "list-resources"} {
 		code, out, errOut := e.run(c)
-		if code != ExitOK || !strings.Contains(out, "Bookings left alone until someone acts") || !strings.Contains(out, id) ||
+		if code != exitcode.OK || !strings.Contains(out, "Bookings left alone until someone acts") || !strings.Contains(out, id) ||
 			!strings.Contains(out, "correct the booking in TF") {
 			t.Errorf("%s: exit %d\n%s\n%s", c, code, out, errOut)
 		}
@@ -135,7 +136,7 @@ func TestStatusListsBookingProblems(t *testing.T) {
 	if _, err := e.db.Exec(`UPDATE bookings SET start = '2026-03-23T09:00:00', version = version + 1 WHERE id = ?`, id); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, _ := e.run("sync"); code != ExitOK {
+	if code, _, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("after the correction: exit %d", code)
 	}
 	if _, out, _ := e.run("status"); strings.Contains(out, "Bookings left alone") {

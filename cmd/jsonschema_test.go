@@ -13,6 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 )
 
@@ -74,7 +75,7 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 			t.Errorf("%s: %s output does not match docs/json.schema.json: %v\n%s", name, command, err, stdout)
 		}
 		e, hasErr := obj["error"].(map[string]any)
-		if (wantCode != ExitOK) != hasErr {
+		if (wantCode != exitcode.OK) != hasErr {
 			t.Errorf("%s: exit %d but error object present = %v\n%s", name, code, hasErr, stdout)
 		}
 		if hasErr && int(e["exit"].(float64)) != code {
@@ -93,22 +94,22 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 	e := newEnv(t, "")
 	t.Run("version", func(t *testing.T) {
 		code, out, _ := e.run("version", "--output", "json")
-		check(t, "version", code, out, ExitOK)
+		check(t, "version", code, out, exitcode.OK)
 	})
 	t.Run("status before any pass", func(t *testing.T) {
 		code, out, _ := e.run("status", "-o", "json")
-		check(t, "status", code, out, ExitOK)
+		check(t, "status", code, out, exitcode.OK)
 		if !strings.Contains(out, `"runs": []`) {
 			t.Errorf("no pass yet, yet runs is not []:\n%s", out)
 		}
 	})
 	t.Run("dry-run", func(t *testing.T) {
 		code, out, _ := e.run("dry-run", "-o", "json")
-		check(t, "dry-run", code, out, ExitOK)
+		check(t, "dry-run", code, out, exitcode.OK)
 	})
 	t.Run("sync", func(t *testing.T) {
 		code, out, _ := e.run("sync", "-o", "json")
-		check(t, "sync", code, out, ExitOK)
+		check(t, "sync", code, out, exitcode.OK)
 	})
 	t.Run("the schema is strict", func(t *testing.T) {
 		_, out, _ := e.run("dry-run", "-o", "json", "--full")
@@ -128,17 +129,17 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 	})
 	t.Run("status and list-resources after a pass", func(t *testing.T) {
 		code, out, _ := e.run("status", "-o", "json")
-		check(t, "status", code, out, ExitOK)
+		check(t, "status", code, out, exitcode.OK)
 		code, out, _ = e.run("list-resources", "-o", "json")
-		check(t, "list-resources", code, out, ExitOK)
+		check(t, "list-resources", code, out, exitcode.OK)
 		code, out, _ = e.run("test-connection", "-o", "json")
-		check(t, "test-connection", code, out, ExitOK)
+		check(t, "test-connection", code, out, exitcode.OK)
 		code, out, _ = e.run("test-connection", "--round-trip", "anna.lindqvist@example.com", "-o", "json")
-		check(t, "test-connection --round-trip", code, out, ExitOK)
+		check(t, "test-connection --round-trip", code, out, exitcode.OK)
 		code, out, _ = e.run("show", "--resource", "RES-101", "-o", "json")
-		check(t, "show", code, out, ExitOK)
+		check(t, "show", code, out, exitcode.OK)
 		code, out, _ = e.run("show", "--booking", "NO-SUCH", "-o", "json")
-		check(t, "show unknown", code, out, ExitUsage)
+		check(t, "show unknown", code, out, exitcode.Usage)
 	})
 	t.Run("partial pass: the report and the error", func(t *testing.T) {
 		e.em.SetFault(func(op, mb string) error {
@@ -150,7 +151,7 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		defer e.em.SetFault(nil)
 		e.clock.Advance(5 * time.Minute)
 		code, out, _ := e.run("sync", "-o", "json", "--full")
-		check(t, "sync partial", code, out, ExitPartial)
+		check(t, "sync partial", code, out, exitcode.Partial)
 		if !strings.Contains(out, `"results"`) || !strings.Contains(out, `"code": "partial"`) {
 			t.Errorf("a partial pass needs both its report and the error:\n%s", out)
 		}
@@ -159,17 +160,17 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		e.em.SetFault(func(op, mb string) error { return fmt.Errorf("injected: %w", exchange.ErrAuth) })
 		defer e.em.SetFault(nil)
 		code, out, _ := e.run("sync", "-o", "json", "--full")
-		check(t, "sync auth", code, out, ExitAuth)
+		check(t, "sync auth", code, out, exitcode.Auth)
 		code, out, _ = e.run("test-connection", "-o", "json")
-		check(t, "test-connection auth", code, out, ExitAuth)
+		check(t, "test-connection auth", code, out, exitcode.Auth)
 		code, out, _ = e.run("list-resources", "--check", "-o", "json")
-		check(t, "list-resources auth", code, out, ExitAuth)
+		check(t, "list-resources auth", code, out, exitcode.Auth)
 	})
 	t.Run("uninstall refused, then done", func(t *testing.T) {
 		code, out, _ := e.run("uninstall", "-o", "json")
-		check(t, "uninstall without --yes", code, out, ExitUsage)
+		check(t, "uninstall without --yes", code, out, exitcode.Usage)
 		code, out, _ = e.run("uninstall", "--yes", "-o", "json")
-		check(t, "uninstall", code, out, ExitOK)
+		check(t, "uninstall", code, out, exitcode.OK)
 		if !strings.Contains(out, `"complete": true`) {
 			t.Errorf("uninstall did not complete:\n%s", out)
 		}
@@ -178,28 +179,28 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		for _, cmd := range []string{"sync", "dry-run", "status", "list-resources", "test-connection"} {
 			io, out, _ := TestIO()
 			code := run(context.Background(), NewFactory(io), []string{cmd, "--config", filepath.Join(t.TempDir(), "missing.toml"), "-o", "json"})
-			check(t, cmd+" without a config", code, out.String(), ExitUsage)
+			check(t, cmd+" without a config", code, out.String(), exitcode.Usage)
 		}
 	})
 	t.Run("usage errors (exit 2)", func(t *testing.T) {
 		io, out, _ := TestIO()
 		code := run(context.Background(), NewFactory(io), []string{"sync", "--no-such-flag", "-o", "json"})
-		check(t, "unknown flag", code, out.String(), ExitUsage)
+		check(t, "unknown flag", code, out.String(), exitcode.Usage)
 		io, out, _ = TestIO()
 		code = run(context.Background(), NewFactory(io), []string{"init", "--config", filepath.Join(t.TempDir(), "x.toml"), "-o", "json"})
-		check(t, "init without a domain", code, out.String(), ExitUsage)
+		check(t, "init without a domain", code, out.String(), exitcode.Usage)
 	})
 	t.Run("init", func(t *testing.T) {
 		io, out, _ := TestIO()
 		code := run(context.Background(), NewFactory(io), []string{"init", "--config", filepath.Join(t.TempDir(), "x.toml"), "--allowed-domain", "example.com", "-o", "json"})
-		check(t, "init", code, out.String(), ExitOK)
+		check(t, "init", code, out.String(), exitcode.OK)
 	})
 	t.Run("demo", func(t *testing.T) {
 		io, out, _ := TestIO()
 		f := NewFactory(io)
 		f.Now = func() time.Time { return testNow }
 		code := run(context.Background(), f, []string{"demo", "-o", "json"})
-		check(t, "demo", code, out.String(), ExitOK)
+		check(t, "demo", code, out.String(), exitcode.OK)
 	})
 	t.Run("emulator", func(t *testing.T) {
 		io, out, _ := TestIO()
@@ -207,7 +208,7 @@ func TestJSONOutputMatchesSchema(t *testing.T) {
 		// It prints its addresses as soon as it is up, then runs until stopped: stop it at the first write.
 		io.Out = stopOnWrite{out, cancel}
 		code := run(ctx, NewFactory(io), []string{"emulator", "--dir", t.TempDir(), "--listen", "127.0.0.1:0", "-o", "json"})
-		check(t, "emulator", code, out.String(), ExitOK)
+		check(t, "emulator", code, out.String(), exitcode.OK)
 	})
 
 	// Every command the root knows has been seen.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 )
 
@@ -108,7 +109,7 @@ func TestSchedulerPassesLogToARotatingFile(t *testing.T) {
 	pass := func() string {
 		t.Helper()
 		code, out, stderr := e.schedulerRun("sync", "--log-level", "debug")
-		if code != ExitOK {
+		if code != exitcode.OK {
 			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 		}
 		m := reportHead.FindStringSubmatch(out)
@@ -134,7 +135,7 @@ func TestSchedulerPassesLogToARotatingFile(t *testing.T) {
 	}
 	code, out, stderr := e.schedulerRun("sync")
 	lock.Release()
-	if code != ExitOK || out != "" {
+	if code != exitcode.OK || out != "" {
 		t.Fatalf("with the lock held: exit %d\n%s\n%s", code, out, stderr)
 	}
 	ids := logRunIDs(t, logPath)
@@ -176,7 +177,7 @@ func TestLogFileThatCannotBeWrittenNeverStopsAPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, stderr := e.run("sync", "--log-file", filepath.Join(blocker, "tfsync.log"))
-	if code != ExitOK || !strings.Contains(out, "total") {
+	if code != exitcode.OK || !strings.Contains(out, "total") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
 	if n := strings.Count(stderr, "the log file cannot be written"); n != 1 {
@@ -187,7 +188,7 @@ func TestLogFileThatCannotBeWrittenNeverStopsAPass(t *testing.T) {
 func TestLogFileFlagCatchesAConfigurationError(t *testing.T) {
 	e := newEnv(t, "show_as = \"bussy\"\n")
 	logPath := filepath.Join(e.dir, "flag.log")
-	if code, _, _ := e.run("sync", "--log-file", logPath); code != ExitUsage {
+	if code, _, _ := e.run("sync", "--log-file", logPath); code != exitcode.Usage {
 		t.Fatalf("exit %d", code)
 	}
 	data, err := os.ReadFile(logPath)

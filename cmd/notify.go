@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/cmd/notify"
 	calsync "tfsync/sync"
 )
@@ -25,7 +26,7 @@ const noticeKey = "sync"
 func notifyAfterRun(ctx context.Context, f *Factory, p *pass, runID string, r *calsync.Report, runErr error) {
 	log := zerolog.Ctx(ctx)
 	o := outcomeOf(runID, "", r, runErr)
-	if o.LockHeld || o.ExitCode == ExitUsage || errors.Is(runErr, context.Canceled) {
+	if o.LockHeld || o.ExitCode == exitcode.Usage || errors.Is(runErr, context.Canceled) {
 		return
 	}
 	var (

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/cmd/notify"
 	"tfsync/cmd/notify/notifytest"
 	"tfsync/exchange"
@@ -63,7 +64,7 @@ func TestOutcomeOf(t *testing.T) {
 	r.Results = append(r.Results, calsync.Result{Action: calsync.Action{Kind: calsync.ActCreate, BookingID: "ARE-9", Mailbox: "ok@example.com"}})
 	o := outcomeOf("", "/x/tfsync.toml", r, r.Err())
 
-	if o.ExitCode != ExitPartial || o.Class != "partial" || o.RunID != "r1" || o.Held != 2 || o.ConfigPath != "/x/tfsync.toml" || o.LockHeld {
+	if o.ExitCode != exitcode.Partial || o.Class != "partial" || o.RunID != "r1" || o.Held != 2 || o.ConfigPath != "/x/tfsync.toml" || o.LockHeld {
 		t.Fatalf("outcome %+v", o)
 	}
 	if len(o.Mailboxes) != 1 {
@@ -104,17 +105,17 @@ func TestOutcomeOf(t *testing.T) {
 		class    string
 		lockHeld bool
 	}{
-		{"success", nil, ExitOK, "", false},
-		{"lock held", &calsync.LockHeldError{}, ExitOK, "lock-held", true},
-		{"lock stale", &calsync.LockHeldError{Stale: true}, ExitLockStale, "lock-stale", false},
-		{"TF unreadable", fmt.Errorf("%w: read bookings: disk I/O error", calsync.ErrTFRead), ExitFailure, "tf", false},
-		{"store damaged", fmt.Errorf("open state store: %w", calsync.ErrStoreCorrupt), ExitFailure, "store-corrupt", false},
-		{"no calendar reachable", fmt.Errorf("%w: %w", calsync.ErrAllMailboxesFailed, exchange.ErrUnavailable), ExitAuth, "unreachable", false},
-		{"credentials refused", fmt.Errorf("%w: %w", calsync.ErrAllMailboxesFailed, exchange.ErrAuth), ExitAuth, "auth", false},
-		{"partial", fmt.Errorf("%w: 3 failed", calsync.ErrPartial), ExitPartial, "partial", false},
-		{"deletes held", fmt.Errorf("%w: 12 deletes held back", calsync.ErrDeletesHeld), ExitHeld, "deletes-held", false},
-		{"configuration", fmt.Errorf("%w: [sync] show_as is not valid", config.ErrConfig), ExitUsage, "other", false},
-		{"unexpected", errors.New("boom"), ExitFailure, "other", false},
+		{"success", nil, exitcode.OK, "", false},
+		{"lock held", &calsync.LockHeldError{}, exitcode.OK, "lock-held", true},
+		{"lock stale", &calsync.LockHeldError{Stale: true}, exitcode.LockStale, "lock-stale", false},
+		{"TF unreadable", fmt.Errorf("%w: read bookings: disk I/O error", calsync.ErrTFRead), exitcode.Failure, "tf", false},
+		{"store damaged", fmt.Errorf("open state store: %w", calsync.ErrStoreCorrupt), exitcode.Failure, "store-corrupt", false},
+		{"no calendar reachable", fmt.Errorf("%w: %w", calsync.ErrAllMailboxesFailed, exchange.ErrUnavailable), exitcode.Auth, "unreachable", false},
+		{"credentials refused", fmt.Errorf("%w: %w", calsync.ErrAllMailboxesFailed, exchange.ErrAuth), exitcode.Auth, "auth", false},
+		{"partial", fmt.Errorf("%w: 3 failed", calsync.ErrPartial), exitcode.Partial, "partial", false},
+		{"deletes held", fmt.Errorf("%w: 12 deletes held back", calsync.ErrDeletesHeld), exitcode.Held, "deletes-held", false},
+		{"configuration", fmt.Errorf("%w: [sync] show_as is not valid", config.ErrConfig), exitcode.Usage, "other", false},
+		{"unexpected", errors.New("boom"), exitcode.Failure, "other", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := outcomeOf("r", "", nil, tc.err)
@@ -257,7 +258,7 @@ func TestSyncMailsNotice(t *testing.T) {
 		})
 		before := len(srv.Received())
 		for i := range 2 {
-			if code, _, stderr := e.run("sync"); code != ExitPartial {
+			if code, _, stderr := e.run("sync"); code != exitcode.Partial {
 				t.Fatalf("pass %d: exit %d\n%s", i+1, code, stderr)
 			}
 		}
@@ -275,7 +276,7 @@ func TestSyncMailsNotice(t *testing.T) {
 
 		e.em.SetFault(nil)
 		for i := range 2 {
-			if code, _, stderr := e.run("sync"); code != ExitOK {
+			if code, _, stderr := e.run("sync"); code != exitcode.OK {
 				t.Fatalf("good pass %d: exit %d\n%s", i+1, code, stderr)
 			}
 		}
@@ -289,7 +290,7 @@ func TestSyncMailsNotice(t *testing.T) {
 		e := newEnv(t, notify)
 		e.em.SetFault(func(op, mb string) error { return fmt.Errorf("injected: %w", exchange.ErrAuth) })
 		before := len(srv.Received())
-		if code, _, _ := e.run("sync"); code != ExitAuth {
+		if code, _, _ := e.run("sync"); code != exitcode.Auth {
 			t.Fatalf("exit %d", code)
 		}
 		mails := srv.Received()[before:]

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 )
 
@@ -19,15 +20,15 @@ func TestCommandTextGolden(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"list-resources-before", []string{"list-resources"}, ExitOK},
-		{"show-before", []string{"show", "--resource", "RES-101"}, ExitOK},
-		{"sync", []string{"sync"}, ExitOK},
-		{"dry-run", []string{"dry-run"}, ExitOK},
-		{"list-resources", []string{"list-resources", "--check"}, ExitOK},
-		{"show-resource", []string{"show", "--resource", "anna.lindqvist@example.com"}, ExitOK},
-		{"show-booking", []string{"show", "--booking", "BES-10233"}, ExitOK},
-		{"test-connection", []string{"test-connection"}, ExitOK},
-		{"uninstall", []string{"uninstall", "--yes"}, ExitOK},
+		{"list-resources-before", []string{"list-resources"}, exitcode.OK},
+		{"show-before", []string{"show", "--resource", "RES-101"}, exitcode.OK},
+		{"sync", []string{"sync"}, exitcode.OK},
+		{"dry-run", []string{"dry-run"}, exitcode.OK},
+		{"list-resources", []string{"list-resources", "--check"}, exitcode.OK},
+		{"show-resource", []string{"show", "--resource", "anna.lindqvist@example.com"}, exitcode.OK},
+		{"show-booking", []string{"show", "--booking", "BES-10233"}, exitcode.OK},
+		{"test-connection", []string{"test-connection"}, exitcode.OK},
+		{"uninstall", []string{"uninstall", "--yes"}, exitcode.OK},
 	}
 	runID := regexp.MustCompile(`\brun [0-9a-f]{12}\b`)
 	installation := regexp.MustCompile(`\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -54,7 +55,7 @@ func TestPassOnATerminalShowsReadProgress(t *testing.T) {
 	f := NewFactory(io)
 	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
-	if code := run(context.Background(), f, []string{"sync", "--config", e.config}); code != ExitOK {
+	if code := run(context.Background(), f, []string{"sync", "--config", e.config}); code != exitcode.OK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	// The injected clock stands still, so only the first read is drawn, and the last is kept by done.
@@ -75,7 +76,7 @@ func TestThrottledPassLogsItsWaitPerMailbox(t *testing.T) {
 	e := newCrashEnv(t)
 	e.emu.em.SetFaults(emulator.Faults{Rate429: 0.3, RetryAfter: "0.05", Seed: 5})
 	code, _, stderr := e.schedulerRun("sync")
-	if code != ExitOK && code != ExitPartial {
+	if code != exitcode.OK && code != exitcode.Partial {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	if e.emu.em.Traffic().Throttled == 0 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -40,7 +41,7 @@ func TestRoundTrip(t *testing.T) {
 			emu, cfg := fidelityEnv(t, mode)
 			own := plantOwnEvent(t, emu.em)
 			code, out := testConnection(t, emu, cfg, "--round-trip", roundTripMailbox)
-			if code != ExitOK {
+			if code != exitcode.OK {
 				t.Fatalf("exit %d\n%s", code, out)
 			}
 			if n := len(stepLine.FindAllString(out, -1)); n != 5 {
@@ -73,7 +74,7 @@ func TestRoundTripCleansUpAfterAFailure(t *testing.T) {
 				return nil
 			}})
 			code, out := testConnection(t, emu, cfg, "--round-trip", roundTripMailbox)
-			if code != ExitAuth {
+			if code != exitcode.Auth {
 				t.Fatalf("exit %d, want 3\n%s", code, out)
 			}
 			for _, want := range []*regexp.Regexp{
@@ -101,7 +102,7 @@ func TestRoundTripDeniedMailbox(t *testing.T) {
 			own := plantOwnEvent(t, emu.em)
 			emu.em.SetMailbox(roundTripMailbox, emulator.MailboxOptions{Blocked: mode == "graph", NoImpersonation: mode == "ews"})
 			code, out := testConnection(t, emu, cfg, "--round-trip", roundTripMailbox)
-			if code != ExitAuth || !strings.Contains(out, "round trip: create") || !strings.Contains(out, roundTripMailbox) {
+			if code != exitcode.Auth || !strings.Contains(out, "round trip: create") || !strings.Contains(out, roundTripMailbox) {
 				t.Fatalf("exit %d, want 3 with the create step failing for %s\n%s", code, roundTripMailbox, out)
 			}
 			emu.em.SetMailbox(roundTripMailbox, emulator.MailboxOptions{})

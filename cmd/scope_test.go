@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 )
 
@@ -37,7 +38,7 @@ func (e *env) touched(before map[string]int) []string {
 // run is recorded with its scope.
 func TestScopedPasses(t *testing.T) {
 	e := newEnv(t, "")
-	if code, out, _ := e.run("sync"); code != ExitOK {
+	if code, out, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("first pass: exit %d\n%s", code, out)
 	}
 	if _, err := e.db.Exec(`UPDATE bookings SET title = title || ' (ändrad)', version = version + 1 WHERE id IN ('BES-10233', 'BES-10234')`); err != nil {
@@ -48,7 +49,7 @@ func TestScopedPasses(t *testing.T) {
 		e.clock.Advance(5 * time.Minute)
 		before := e.requestCounts()
 		code, out, stderr := e.run(args...)
-		if code != ExitOK {
+		if code != exitcode.OK {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, out, stderr)
 		}
 		if got := e.touched(before); len(got) != 1 || got[0] != wantTouched {
@@ -80,7 +81,7 @@ func TestScopedPasses(t *testing.T) {
 	}
 	step("sara.nilsson@example.com", "sync", "--full", "--resource", "RES-103")
 	e.clock.Advance(5 * time.Minute)
-	if code, out, _ := e.run("dry-run"); code != ExitOK || !strings.Contains(out, "Nothing to do") {
+	if code, out, _ := e.run("dry-run"); code != exitcode.OK || !strings.Contains(out, "Nothing to do") {
 		t.Fatalf("after both scoped passes: exit %d\n%s", code, out)
 	}
 
@@ -89,7 +90,7 @@ func TestScopedPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clock.Advance(5 * time.Minute)
-	if code, out, _ := e.run("sync"); code != ExitHeld {
+	if code, out, _ := e.run("sync"); code != exitcode.Held {
 		t.Fatalf("deleting two technicians' bookings: exit %d, want 5\n%s", code, out)
 	}
 	johan := len(e.em.Events("johan.berg@example.com"))
@@ -101,7 +102,7 @@ func TestScopedPasses(t *testing.T) {
 		t.Errorf("johan's events %d -> %d: a --force scoped to Anna reached him", johan, n)
 	}
 	e.clock.Advance(5 * time.Minute)
-	if code, out, _ := e.run("sync"); code != ExitHeld {
+	if code, out, _ := e.run("sync"); code != exitcode.Held {
 		t.Errorf("johan's deletes should still be held: exit %d\n%s", code, out)
 	}
 
@@ -125,10 +126,10 @@ func TestScopedPasses(t *testing.T) {
 		t.Errorf("%d runs recorded as scoped, want 3", scoped)
 	}
 
-	if code, _, stderr := e.run("sync", "--resource", "RES-999"); code != ExitUsage || !strings.Contains(stderr, "names no TF resource") {
+	if code, _, stderr := e.run("sync", "--resource", "RES-999"); code != exitcode.Usage || !strings.Contains(stderr, "names no TF resource") {
 		t.Errorf("unknown resource: exit %d\n%s", code, stderr)
 	}
-	if code, _, stderr := e.run("sync", "--resource", "RES-105"); code != ExitUsage || !strings.Contains(stderr, "not synced") {
+	if code, _, stderr := e.run("sync", "--resource", "RES-105"); code != exitcode.Usage || !strings.Contains(stderr, "not synced") {
 		t.Errorf("resource without e-mail: exit %d\n%s", code, stderr)
 	}
 }

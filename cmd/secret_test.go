@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange/emulator"
 )
 
@@ -86,31 +87,31 @@ func TestSecretInputs(t *testing.T) {
 		want     []string
 		contacts bool // whether Entra ID may be asked for a token
 	}{
-		{name: "UTF-8 BOM (PowerShell 5 Set-Content -Encoding UTF8)", file: []byte("\ufeff" + secret + "\r\n"), wantCode: ExitOK, contacts: true},
-		{name: "leading and trailing spaces in the file", file: []byte("  " + secret + " \n"), wantCode: ExitOK, contacts: true},
-		{name: "UTF-16 LE file (Notepad Unicode, PowerShell 5 >)", file: utf16Bytes(secret+"\r\n", binary.LittleEndian), wantCode: ExitOK, contacts: true},
-		{name: "UTF-16 BE file", file: utf16Bytes(secret, binary.BigEndian), wantCode: ExitOK, contacts: true},
-		{name: "env: value with a trailing newline", line: `client_secret = "env:` + envName + `"`, env: secret + "\n", wantCode: ExitOK, contacts: true},
-		{name: "literal with surrounding spaces", line: `client_secret = " ` + secret + ` "`, wantCode: ExitOK, contacts: true},
-		{name: "a path without file:", line: `client_secret = "client-secret.txt"`, wantCode: ExitUsage,
+		{name: "UTF-8 BOM (PowerShell 5 Set-Content -Encoding UTF8)", file: []byte("\ufeff" + secret + "\r\n"), wantCode: exitcode.OK, contacts: true},
+		{name: "leading and trailing spaces in the file", file: []byte("  " + secret + " \n"), wantCode: exitcode.OK, contacts: true},
+		{name: "UTF-16 LE file (Notepad Unicode, PowerShell 5 >)", file: utf16Bytes(secret+"\r\n", binary.LittleEndian), wantCode: exitcode.OK, contacts: true},
+		{name: "UTF-16 BE file", file: utf16Bytes(secret, binary.BigEndian), wantCode: exitcode.OK, contacts: true},
+		{name: "env: value with a trailing newline", line: `client_secret = "env:` + envName + `"`, env: secret + "\n", wantCode: exitcode.OK, contacts: true},
+		{name: "literal with surrounding spaces", line: `client_secret = " ` + secret + ` "`, wantCode: exitcode.OK, contacts: true},
+		{name: "a path without file:", line: `client_secret = "client-secret.txt"`, wantCode: exitcode.Usage,
 			want: []string{"looks like a file name", "write file:client-secret.txt"}},
-		{name: "a Windows path without file:", line: `client_secret = 'C:\tfsync\secret'`, wantCode: ExitUsage,
+		{name: "a Windows path without file:", line: `client_secret = 'C:\tfsync\secret'`, wantCode: exitcode.Usage,
 			want: []string{"looks like a file name", `write file:C:\tfsync\secret`}},
-		{name: "the secret's ID in the file", file: []byte(secretID + "\n"), wantCode: ExitUsage,
+		{name: "the secret's ID in the file", file: []byte(secretID + "\n"), wantCode: exitcode.Usage,
 			want: []string{"this is the secret's ID; copy its Value", "Certificates & secrets"}},
-		{name: "the secret's ID in env:", line: `client_secret = "env:` + envName + `"`, env: secretID, wantCode: ExitUsage,
+		{name: "the secret's ID in env:", line: `client_secret = "env:` + envName + `"`, env: secretID, wantCode: exitcode.Usage,
 			want: []string{"this is the secret's ID; copy its Value"}},
-		{name: "the secret's ID as a literal", line: `client_secret = "` + secretID + `"`, wantCode: ExitUsage,
+		{name: "the secret's ID as a literal", line: `client_secret = "` + secretID + `"`, wantCode: exitcode.Usage,
 			want: []string{"this is the secret's ID; copy its Value"}},
-		{name: "a wrong but plausible secret", file: []byte("not-the-secret~value\n"), wantCode: ExitAuth,
+		{name: "a wrong but plausible secret", file: []byte("not-the-secret~value\n"), wantCode: exitcode.Auth,
 			want: []string{"AADSTS7000215"}, contacts: true},
-		{name: "certificate path without file:", line: `certificate = "tfsync.pem"`, wantCode: ExitOK, contacts: true},
-		{name: "certificate path without file: that does not exist", line: `certificate = "missing.pem"`, wantCode: ExitUsage,
+		{name: "certificate path without file:", line: `certificate = "tfsync.pem"`, wantCode: exitcode.OK, contacts: true},
+		{name: "certificate path without file: that does not exist", line: `certificate = "missing.pem"`, wantCode: exitcode.Usage,
 			want: []string{"missing.pem", "taken as a file name", `write certificate = "file:missing.pem"`}},
 		{name: "UTF-16 configuration with a BOM", config: func(text string) []byte { return utf16Bytes(text, binary.LittleEndian) },
-			wantCode: ExitOK, want: []string{"save it as UTF-8"}, contacts: true},
+			wantCode: exitcode.OK, want: []string{"save it as UTF-8"}, contacts: true},
 		{name: "UTF-16 configuration without a BOM", config: func(text string) []byte { return utf16Bytes(text, binary.LittleEndian)[2:] },
-			wantCode: ExitUsage, want: []string{"save it as UTF-8"}},
+			wantCode: exitcode.Usage, want: []string{"save it as UTF-8"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -40,7 +41,7 @@ type showJSON struct {
 func (e *env) show(args ...string) (string, showJSON) {
 	e.t.Helper()
 	code, text, stderr := e.run(append([]string{"show"}, args...)...)
-	if code != ExitOK {
+	if code != exitcode.OK {
 		e.t.Fatalf("show %v: exit %d\n%s%s", args, code, text, stderr)
 	}
 	_, out, _ := e.run(append([]string{"show", "-o", "json"}, args...)...)
@@ -55,7 +56,7 @@ func (e *env) show(args ...string) (string, showJSON) {
 // whose update failed, in text and JSON, without contacting Exchange.
 func TestShow(t *testing.T) {
 	e := newEnv(t, "")
-	if code, out, _ := e.run("sync"); code != ExitOK {
+	if code, out, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
 
@@ -92,7 +93,7 @@ func TestShow(t *testing.T) {
 		})
 		defer e.em.SetFault(nil)
 		e.clock.Advance(5 * time.Minute)
-		if code, out, _ := e.run("sync"); code != ExitPartial {
+		if code, out, _ := e.run("sync"); code != exitcode.Partial {
 			t.Fatalf("sync with a failing update: exit %d\n%s", code, out)
 		}
 		text, res := e.show("--booking", "BES-10234")
@@ -110,7 +111,7 @@ func TestShow(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.clock.Advance(5 * time.Minute)
-		if code, out, _ := e.run("sync"); code != ExitHeld {
+		if code, out, _ := e.run("sync"); code != exitcode.Held {
 			t.Fatalf("sync deleting all of Anna's bookings: exit %d, want 5\n%s", code, out)
 		}
 		text, res := e.show("--resource", "RES-101")
@@ -131,10 +132,10 @@ func TestShow(t *testing.T) {
 	})
 
 	t.Run("unknown", func(t *testing.T) {
-		if code, _, stderr := e.run("show", "--resource", "RES-999"); code != ExitUsage || !strings.Contains(stderr, "list-resources") {
+		if code, _, stderr := e.run("show", "--resource", "RES-999"); code != exitcode.Usage || !strings.Contains(stderr, "list-resources") {
 			t.Errorf("unknown resource: exit %d\n%s", code, stderr)
 		}
-		if code, _, _ := e.run("show"); code != ExitUsage {
+		if code, _, _ := e.run("show"); code != exitcode.Usage {
 			t.Errorf("show without a flag: exit %d", code)
 		}
 	})

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"tfsync/cmd/exitcode"
 )
 
 // Two accounts on one installation, with the operating system's own permissions: the real program runs as two
@@ -39,7 +41,7 @@ func TestTwoAccountsOneInstallation(t *testing.T) {
 	readOnly := func(when string) {
 		t.Helper()
 		for _, args := range [][]string{{"status"}, {"list-resources"}, {"dry-run"}} {
-			if code, out := run(admin, args...); code != ExitOK {
+			if code, out := run(admin, args...); code != exitcode.OK {
 				t.Fatalf("%s: %v as the admin: exit %d\n%s", when, args, code, out)
 			}
 		}
@@ -47,10 +49,10 @@ func TestTwoAccountsOneInstallation(t *testing.T) {
 		// scheduler's store exists, and it says so.
 		code, out := run(admin, "test-connection")
 		if _, err := os.Stat(store); err == nil {
-			if code != ExitFailure || !strings.Contains(out, "FAIL  state store access") || !strings.Contains(out, "owned by uid 65533") {
+			if code != exitcode.Failure || !strings.Contains(out, "FAIL  state store access") || !strings.Contains(out, "owned by uid 65533") {
 				t.Fatalf("%s: test-connection as the admin: exit %d\n%s", when, code, out)
 			}
-		} else if code != ExitOK {
+		} else if code != exitcode.OK {
 			t.Fatalf("%s: test-connection as the admin: exit %d\n%s", when, code, out)
 		}
 		notTheAdmins(when)
@@ -62,12 +64,12 @@ func TestTwoAccountsOneInstallation(t *testing.T) {
 		t.Fatalf("the store exists before the first pass: %v", err)
 	}
 	// The scheduler's first pass creates the store; the admin looks again; the scheduler's passes go on.
-	if code, out := run(scheduler, "sync"); code != ExitOK {
+	if code, out := run(scheduler, "sync"); code != exitcode.OK {
 		t.Fatalf("the scheduler's first pass: exit %d\n%s", code, out)
 	}
 	want := e.calendars()
 	readOnly("after the first pass")
-	if code, out := run(scheduler, "sync"); code != ExitOK {
+	if code, out := run(scheduler, "sync"); code != exitcode.OK {
 		t.Fatalf("the scheduler's second pass: exit %d\n%s", code, out)
 	}
 	if d := want.diff(e.calendars()); len(d) != 0 {
@@ -78,7 +80,7 @@ func TestTwoAccountsOneInstallation(t *testing.T) {
 	// store, its owner (an account without a name shows as its uid) and the admin's account.
 	before := e.writes()
 	code, out := run(admin, "sync")
-	if code != ExitFailure || strings.Count(strings.TrimSpace(out), "\n") != 0 ||
+	if code != exitcode.Failure || strings.Count(strings.TrimSpace(out), "\n") != 0 ||
 		!strings.Contains(out, store) || !strings.Contains(out, "owned by uid 65533") || !strings.Contains(out, "may not be written by nobody") {
 		t.Fatalf("the admin's pass: exit %d\n%s", code, out)
 	}
@@ -86,7 +88,7 @@ func TestTwoAccountsOneInstallation(t *testing.T) {
 		t.Fatal("the refused pass wrote to a calendar")
 	}
 	notTheAdmins("after the admin's pass")
-	if code, out := run(scheduler, "sync"); code != ExitOK {
+	if code, out := run(scheduler, "sync"); code != exitcode.OK {
 		t.Fatalf("the scheduler's pass after the admin's: exit %d\n%s", code, out)
 	}
 	if d := want.diff(e.calendars()); len(d) != 0 {
@@ -139,7 +141,7 @@ func newAccountsEnv(t *testing.T) (*crashEnv, func(uid uint32, args ...string) (
 		return cmd.ProcessState.ExitCode(), string(out)
 	}
 	// A temporary folder under a parent other accounts may not enter (TMPDIR under /root) cannot host this.
-	if code, out := run(65534, "version"); code != ExitOK {
+	if code, out := run(65534, "version"); code != exitcode.OK {
 		t.Skipf("another account cannot run tfsync in %s (exit %d: %s)", e.dir, code, out)
 	}
 	return e, run
@@ -156,13 +158,13 @@ func TestTFDatabaseReadOnlyForTheScheduler(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out := run(scheduler, "test-connection")
-	if code != ExitFailure || !strings.Contains(out, "FAIL  TF write access") || !strings.Contains(out, "cannot write TF database "+tfPath) ||
+	if code != exitcode.Failure || !strings.Contains(out, "FAIL  TF write access") || !strings.Contains(out, "cannot write TF database "+tfPath) ||
 		!strings.Contains(out, "modify rights") {
 		t.Fatalf("test-connection: exit %d\n%s", code, out)
 	}
 	// Whichever write of the pass comes first (the store claim, or an installation id), it names the database.
 	code, out = run(scheduler, "sync")
-	if code != ExitFailure || !strings.Contains(out, "TF database "+tfPath) || !strings.Contains(out, "write") {
+	if code != exitcode.Failure || !strings.Contains(out, "TF database "+tfPath) || !strings.Contains(out, "write") {
 		t.Fatalf("pass: exit %d\n%s", code, out)
 	}
 	if e.writes() != 0 {
@@ -172,7 +174,7 @@ func TestTFDatabaseReadOnlyForTheScheduler(t *testing.T) {
 	if err := os.Chmod(tfPath, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := run(scheduler, "sync"); code != ExitOK {
+	if code, out := run(scheduler, "sync"); code != exitcode.OK {
 		t.Fatalf("pass after the fix: exit %d\n%s", code, out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 )
@@ -132,7 +133,7 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 
 	// 1. Before any pass: every read-only command works, says there is no store, and creates nothing.
 	code, out, stderr := e.run("status")
-	if code != ExitOK || !strings.Contains(out, "No state store yet at "+filepath.Join(stateDir, "tfsync-state.db")) {
+	if code != exitcode.OK || !strings.Contains(out, "No state store yet at "+filepath.Join(stateDir, "tfsync-state.db")) {
 		t.Fatalf("status without a store: exit %d\n%s\n%s", code, out, stderr)
 	}
 	code, out, _ = e.run("status", "--output", "json")
@@ -140,19 +141,19 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 		NoStore bool `json:"no_state_store"`
 		Runs    []any
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != ExitOK || !st.NoStore || st.Runs == nil {
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != exitcode.OK || !st.NoStore || st.Runs == nil {
 		t.Fatalf("status JSON without a store: exit %d, %v\n%s", code, err, out)
 	}
 	code, out, stderr = e.run("list-resources")
-	if code != ExitOK || !strings.Contains(out, "Anna Lindqvist") || !strings.Contains(out, "not synced yet") || !strings.Contains(stderr, "no state store yet") {
+	if code != exitcode.OK || !strings.Contains(out, "Anna Lindqvist") || !strings.Contains(out, "not synced yet") || !strings.Contains(stderr, "no state store yet") {
 		t.Fatalf("list-resources without a store: exit %d\n%s\n%s", code, out, stderr)
 	}
 	code, out, _ = e.run("dry-run")
-	if code != ExitOK || !strings.Contains(out, "No state store yet") || !strings.Contains(out, "29 create") {
+	if code != exitcode.OK || !strings.Contains(out, "No state store yet") || !strings.Contains(out, "29 create") {
 		t.Fatalf("dry-run without a store: exit %d\n%s", code, out)
 	}
 	code, out, _ = e.run("test-connection")
-	if code != ExitOK || !strings.Contains(out, "does not exist yet") || !strings.Contains(out, "OK    TF write access") ||
+	if code != exitcode.OK || !strings.Contains(out, "does not exist yet") || !strings.Contains(out, "OK    TF write access") ||
 		!strings.Contains(out, "OK    state store access") {
 		t.Fatalf("test-connection without a store: exit %d\n%s", code, out)
 	}
@@ -165,7 +166,7 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 
 	// 2. Another account runs the first pass by hand: its store, and its folder, are not the scheduler's to
 	// write (the file modes stand in for the other owner).
-	if code, out, stderr := e.run("sync"); code != ExitOK {
+	if code, out, stderr := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("first pass: exit %d\n%s\n%s", code, out, stderr)
 	}
 	total, doubled := e.eventsByBooking()
@@ -191,7 +192,7 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 	e.em.ResetRequests()
 	e.clock.Advance(5 * time.Minute)
 	code, out, stderr = e.runAs(e.config, asScheduler, "sync")
-	if code != ExitFailure || out != "" {
+	if code != exitcode.Failure || out != "" {
 		t.Fatalf("pass on an unwritable store: exit %d\n%s\n%s", code, out, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
@@ -212,15 +213,15 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 
 	// 4. Meanwhile status, list-resources and dry-run still read the store; test-connection names the problem.
 	code, out, _ = e.runAs(e.config, asScheduler, "status")
-	if code != ExitOK || !strings.Contains(out, "anna.lindqvist@example.com") || strings.Contains(out, "no pass has run yet") {
+	if code != exitcode.OK || !strings.Contains(out, "anna.lindqvist@example.com") || strings.Contains(out, "no pass has run yet") {
 		t.Fatalf("status on a read-only store: exit %d\n%s", code, out)
 	}
 	code, out, _ = e.runAs(e.config, asScheduler, "dry-run")
-	if code != ExitOK || !strings.Contains(out, "1 update") {
+	if code != exitcode.OK || !strings.Contains(out, "1 update") {
 		t.Fatalf("dry-run on a read-only store: exit %d\n%s", code, out)
 	}
 	code, out, _ = e.runAs(e.config, asScheduler, "test-connection")
-	if code != ExitFailure || !strings.Contains(out, "FAIL  state store access") || !strings.Contains(out, "modify rights") {
+	if code != exitcode.Failure || !strings.Contains(out, "FAIL  state store access") || !strings.Contains(out, "modify rights") {
 		t.Fatalf("test-connection on a read-only store: exit %d\n%s", code, out)
 	}
 
@@ -230,7 +231,7 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 		os.Chmod(filepath.Join(stateDir, name), 0o644)
 	}
 	e.clock.Advance(5 * time.Minute)
-	if code, out, stderr := e.runAs(e.config, asScheduler, "sync", "--output", "json"); code != ExitOK || !strings.Contains(out, `"updated": 1`) {
+	if code, out, stderr := e.runAs(e.config, asScheduler, "sync", "--output", "json"); code != exitcode.OK || !strings.Contains(out, `"updated": 1`) {
 		t.Fatalf("pass after the fix: exit %d\n%s\n%s", code, out, stderr)
 	}
 	if total, doubled := e.eventsByBooking(); total != 29 || len(doubled) != 0 {
@@ -241,7 +242,7 @@ func TestStateStoreReadOnlyCommandsThenUnwritableStore(t *testing.T) {
 // Issue 10 case 4: two scheduled tasks with different [state] path on one TF database.
 func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 	e := newEnv(t, "")
-	if code, out, stderr := e.run("sync"); code != ExitOK {
+	if code, out, stderr := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("production's first pass: exit %d\n%s\n%s", code, out, stderr)
 	}
 	prodStore := filepath.Join(e.dir, "tfsync-state.db")
@@ -262,12 +263,12 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 	// The trial's dry-run warns; its pass is refused with exit 2, naming production's store, and changes nothing.
 	e.clock.Advance(5 * time.Minute)
 	code, out, _ := e.runAs(trial, nil, "dry-run")
-	if code != ExitOK || !strings.Contains(out, "would be refused") || !strings.Contains(out, prodStore) {
+	if code != exitcode.OK || !strings.Contains(out, "would be refused") || !strings.Contains(out, prodStore) {
 		t.Fatalf("trial dry-run: exit %d\n%s", code, out)
 	}
 	e.em.ResetRequests()
 	code, out, stderr := e.runAs(trial, nil, "sync")
-	if code != ExitUsage || out != "" {
+	if code != exitcode.Usage || out != "" {
 		t.Fatalf("trial pass: exit %d\n%s\n%s", code, out, stderr)
 	}
 	for _, want := range []string{prodStore, "on host " + host, "2026-03-20T10:00:00Z", "--take-over", trialStore} {
@@ -279,15 +280,15 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 		t.Fatalf("the refused pass contacted %v", got)
 	}
 	code, out, _ = e.runAs(trial, nil, "test-connection")
-	if code != ExitUsage || !strings.Contains(out, "FAIL  state store claim") {
+	if code != exitcode.Usage || !strings.Contains(out, "FAIL  state store claim") {
 		t.Fatalf("trial test-connection: exit %d\n%s", code, out)
 	}
 	// Production goes on undisturbed.
 	e.clock.Advance(5 * time.Minute)
-	if code, _, stderr := e.run("sync"); code != ExitOK {
+	if code, _, stderr := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("production's next pass: exit %d\n%s", code, stderr)
 	}
-	if code, out, _ := e.run("test-connection"); code != ExitOK || !strings.Contains(out, "OK    state store claim") ||
+	if code, out, _ := e.run("test-connection"); code != exitcode.OK || !strings.Contains(out, "OK    state store claim") ||
 		!strings.Contains(out, "this state store serves the TF database; its last pass started 2026-03-20T10:10:00Z") {
 		t.Fatalf("production's test-connection: exit %d\n%s", code, out)
 	}
@@ -295,20 +296,20 @@ func TestSecondStateStoreRefusedThenTakenOver(t *testing.T) {
 	// The admin moves the installation to the trial store on purpose: it relinks every event, creates nothing.
 	e.clock.Advance(5 * time.Minute)
 	code, out, stderr = e.runAs(trial, nil, "sync", "--take-over", "--output", "json")
-	if code != ExitOK || !strings.Contains(stderr, "--take-over") {
+	if code != exitcode.OK || !strings.Contains(stderr, "--take-over") {
 		t.Fatalf("take-over: exit %d\n%s\n%s", code, out, stderr)
 	}
 	if total, doubled := e.eventsByBooking(); total != 29 || len(doubled) != 0 || e.tfHash() != tf0 {
 		t.Fatalf("after the take-over: %d events, doubled %v, TF changed %v", total, doubled, e.tfHash() != tf0)
 	}
 	e.clock.Advance(5 * time.Minute)
-	if code, _, stderr := e.runAs(trial, nil, "sync"); code != ExitOK {
+	if code, _, stderr := e.runAs(trial, nil, "sync"); code != exitcode.OK {
 		t.Fatalf("the trial store's next pass: exit %d\n%s", code, stderr)
 	}
 	// Now production's task is the second store.
 	e.clock.Advance(5 * time.Minute)
 	code, _, stderr = e.run("sync")
-	if code != ExitUsage || !strings.Contains(stderr, trialStore) {
+	if code != exitcode.Usage || !strings.Contains(stderr, trialStore) {
 		t.Fatalf("production after the take-over: exit %d\n%s", code, stderr)
 	}
 	if total, doubled := e.eventsByBooking(); total != 29 || len(doubled) != 0 || e.tfHash() != tf0 {
@@ -325,7 +326,7 @@ func TestStatePathNamingATFDatabase(t *testing.T) {
 	for _, args := range [][]string{{"sync"}, {"sync", "--rebuild"}, {"dry-run"}, {"status"}, {"test-connection"}} {
 		code, out, stderr := e.runAs(same, nil, args...)
 		msg := out + stderr
-		if code != ExitUsage || !strings.Contains(msg, "[state] path") || !strings.Contains(msg, "[tf] database") {
+		if code != exitcode.Usage || !strings.Contains(msg, "[state] path") || !strings.Contains(msg, "[tf] database") {
 			t.Fatalf("%v with [state] path = [tf] database: exit %d\n%s", args, code, msg)
 		}
 	}
@@ -340,7 +341,7 @@ func TestStatePathNamingATFDatabase(t *testing.T) {
 	for _, args := range [][]string{{"sync"}, {"sync", "--rebuild"}, {"status"}, {"dry-run"}} {
 		code, out, stderr := e.runAs(other, nil, args...)
 		msg := out + stderr
-		if code != ExitUsage || !strings.Contains(msg, "[state] path") || !strings.Contains(msg, tfPath) || !strings.Contains(msg, "holds TF's tables") {
+		if code != exitcode.Usage || !strings.Contains(msg, "[state] path") || !strings.Contains(msg, tfPath) || !strings.Contains(msg, "holds TF's tables") {
 			t.Fatalf("%v with [state] path on a TF copy: exit %d\n%s", args, code, msg)
 		}
 	}
@@ -359,7 +360,7 @@ func TestStatePathNamingATFDatabase(t *testing.T) {
 // Issue 10 case 6: dry-run with calendars it could not read.
 func TestDryRunSaysWhichCalendarsWereNotRead(t *testing.T) {
 	e := newEnv(t, "")
-	if code, _, _ := e.run("sync"); code != ExitOK {
+	if code, _, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatal(code)
 	}
 	e.em.SetFault(func(op, mb string) error {
@@ -370,7 +371,7 @@ func TestDryRunSaysWhichCalendarsWereNotRead(t *testing.T) {
 	})
 	e.clock.Advance(5 * time.Minute)
 	code, out, _ := e.run("dry-run")
-	if code != ExitOK || !strings.HasPrefix(out, "2 of 4 calendars could not be read; the plan below is incomplete.\n") ||
+	if code != exitcode.OK || !strings.HasPrefix(out, "2 of 4 calendars could not be read; the plan below is incomplete.\n") ||
 		!strings.Contains(out, "  sara.nilsson@example.com: ") || strings.Contains(out, "in step") {
 		t.Fatalf("dry-run with two unread calendars: exit %d\n%s", code, out)
 	}
@@ -382,7 +383,7 @@ func TestDryRunSaysWhichCalendarsWereNotRead(t *testing.T) {
 		Headline        string `json:"headline"`
 		RunID           string `json:"run_id"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil || code != ExitOK || r.Calendars != 4 || r.UnreadCalendars != 2 ||
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitcode.OK || r.Calendars != 4 || r.UnreadCalendars != 2 ||
 		!r.Incomplete || !strings.HasPrefix(r.Headline, "2 of 4 calendars") || r.RunID == "" {
 		t.Fatalf("dry-run JSON: exit %d %v %+v\n%s", code, err, r, out)
 	}
@@ -390,14 +391,14 @@ func TestDryRunSaysWhichCalendarsWereNotRead(t *testing.T) {
 	// No calendar read at all: exit 3 as before, and still never "in step".
 	e.em.SetFault(func(op, mb string) error { return fmt.Errorf("injected: %w", exchange.ErrAuth) })
 	code, out, _ = e.run("dry-run")
-	if code != ExitAuth || !strings.HasPrefix(out, "4 of 4 calendars could not be read") || strings.Contains(out, "in step") {
+	if code != exitcode.Auth || !strings.HasPrefix(out, "4 of 4 calendars could not be read") || strings.Contains(out, "in step") {
 		t.Fatalf("dry-run with no calendar read: exit %d\n%s", code, out)
 	}
 	// Every calendar read: as before.
 	e.em.SetFault(nil)
 	code, out, _ = e.run("dry-run", "--output", "json")
 	r.Headline = ""
-	if err := json.Unmarshal([]byte(out), &r); err != nil || code != ExitOK || r.Incomplete || r.UnreadCalendars != 0 || r.Headline != "" {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitcode.OK || r.Incomplete || r.UnreadCalendars != 0 || r.Headline != "" {
 		t.Fatalf("dry-run, all read: exit %d %+v", code, r)
 	}
 }
@@ -413,7 +414,7 @@ func TestTFDatabaseNotWritableByTheAccount(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(e.dir, "state"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := e.run("sync"); code != ExitOK {
+	if code, _, stderr := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("first pass: exit %d\n%s", code, stderr)
 	}
 	if err := os.Chmod(e.dir, 0o555); err != nil {
@@ -425,13 +426,13 @@ func TestTFDatabaseNotWritableByTheAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ := e.run("test-connection")
-	if code != ExitFailure || !strings.Contains(out, "FAIL  TF write access") || !strings.Contains(out, "cannot write TF database "+tfPath) {
+	if code != exitcode.Failure || !strings.Contains(out, "FAIL  TF write access") || !strings.Contains(out, "cannot write TF database "+tfPath) {
 		t.Fatalf("test-connection: exit %d\n%s", code, out)
 	}
 	// The pass stops when it records its store in TF's database, before any calendar.
 	e.em.ResetRequests()
 	code, _, stderr := e.run("sync")
-	if code != ExitFailure || !strings.Contains(stderr, "TF database "+tfPath) || !strings.Contains(stderr, "write") {
+	if code != exitcode.Failure || !strings.Contains(stderr, "TF database "+tfPath) || !strings.Contains(stderr, "write") {
 		t.Fatalf("pass: exit %d\n%s", code, stderr)
 	}
 	if got := e.em.RequestedMailboxes(); len(got) != 0 {

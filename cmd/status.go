@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 )
 
@@ -88,7 +89,7 @@ func runStatus(ctx context.Context, f *Factory, opts *StatusOptions) error {
 	if err := renderStatus(f.printer(), opts, rep, in.zone, credentialWarnings(cfg, in.now)); err != nil {
 		return err
 	}
-	if opts.Check && rep.Health.ExitCode != ExitOK {
+	if opts.Check && rep.Health.ExitCode != exitcode.OK {
 		return &checkFailed{code: rep.Health.ExitCode}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 	"tfsync/tf"
 )
@@ -297,7 +298,7 @@ func passesOf(history []calsync.RunRecord, lockHeld bool) []calsync.RunRecord {
 		switch {
 		case r.Outcome == calsync.RunLockHeld:
 			continue
-		case r.Outcome == calsync.RunPass && r.ExitCode == ExitInterrupted:
+		case r.Outcome == calsync.RunPass && r.ExitCode == exitcode.Interrupted:
 			// Stopped at a safe point, to resume at the next tick: neither a failure nor a success. Passes that
 			// are always stopped (a time limit too short) still alarm: no pass succeeds within --max-age.
 			continue
@@ -306,7 +307,7 @@ func passesOf(history []calsync.RunRecord, lockHeld bool) []calsync.RunRecord {
 				current = false
 				continue
 			}
-			r.ExitCode = ExitFailure
+			r.ExitCode = exitcode.Failure
 			r.Error = "the pass did not finish: it was killed, or the machine stopped"
 			r.FinishedAt = r.StartedAt
 		}
@@ -323,7 +324,7 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	passes := passesOf(in.history, in.lock != nil)
 	var lastGood *calsync.RunRecord
 	for i := range passes {
-		if passes[i].ExitCode == ExitOK {
+		if passes[i].ExitCode == exitcode.OK {
 			lastGood = &passes[i]
 			break
 		}
@@ -337,14 +338,14 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	}
 
 	if in.lock != nil && in.lock.Stale {
-		h.State, h.ExitCode = healthHung, ExitLockStale
+		h.State, h.ExitCode = healthHung, exitcode.LockStale
 		h.Reason = fmt.Sprintf("pid %d on %s has held the run lock since %s, far longer than a pass takes: end that process",
 			in.lock.PID, in.lock.Host, at(in.lock.Since))
 		h.Headline = fmt.Sprintf("HUNG: %s; %s", h.Reason, lastGoodText)
 		return h
 	}
 	if len(passes) == 0 {
-		h.State, h.ExitCode = healthNever, ExitFailure
+		h.State, h.ExitCode = healthNever, exitcode.Failure
 		h.Reason = "no pass is recorded in this state store: check that the scheduled task runs 'tfsync sync' with this configuration"
 		h.Headline = "NO PASS YET: " + h.Reason
 		return h
@@ -352,19 +353,19 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	last := passes[0]
 	h.LastPass = last.FinishedAt
 	if age := in.now.Sub(last.FinishedAt); age > in.maxAge {
-		h.State, h.ExitCode = healthStale, ExitFailure
+		h.State, h.ExitCode = healthStale, exitcode.Failure
 		h.Reason = fmt.Sprintf("no pass for %s (more than %s): check that the scheduled task still runs", statusAge(age), statusAge(in.maxAge))
 		h.Headline = fmt.Sprintf("STALE: last pass %s (%s); %s; %s", statusAgo(age), at(last.FinishedAt), h.Reason, lastGoodText)
 		return h
 	}
-	if last.ExitCode == ExitOK {
-		h.State, h.ExitCode = healthOK, ExitOK
+	if last.ExitCode == exitcode.OK {
+		h.State, h.ExitCode = healthOK, exitcode.OK
 		h.Headline = fmt.Sprintf("OK: last pass %s, %d events in step", statusAgo(in.now.Sub(last.FinishedAt)), rep.LinkedEvents)
 		if rep.Lock != nil {
 			h.Headline += fmt.Sprintf("; a pass is running since %s (pid %d)", at(rep.Lock.Since), rep.Lock.PID)
 		}
 		if rep.HeldDeletes > 0 {
-			h.State, h.ExitCode = healthHeld, ExitHeld
+			h.State, h.ExitCode = healthHeld, exitcode.Held
 			h.Headline = fmt.Sprintf("HELD: %d deletes held back by max_delete_percent: check them with 'tfsync dry-run', apply them with 'tfsync sync --force'", rep.HeldDeletes)
 		}
 		return h
@@ -372,7 +373,7 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	// The last pass failed: since when, and how many passes in a row.
 	streak := 0
 	for _, p := range passes {
-		if p.ExitCode == ExitOK {
+		if p.ExitCode == exitcode.OK {
 			break
 		}
 		streak++
@@ -381,7 +382,7 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	h.FailingPasses = streak
 	h.ExitCode = last.ExitCode
 	h.Reason = statusOneLine(last.Error, 200)
-	if last.ExitCode == ExitPartial {
+	if last.ExitCode == exitcode.Partial {
 		// "some mailboxes failed" says little: name the first failing mailbox and why.
 		var failing []statusMailbox
 		for _, m := range rep.Mailboxes {
@@ -398,9 +399,9 @@ func assessHealth(in statusInput, rep *statusReport) statusHealth {
 	}
 	word := "FAILING"
 	switch last.ExitCode {
-	case ExitPartial:
+	case exitcode.Partial:
 		h.State, word = healthPartial, "PARTIAL"
-	case ExitHeld:
+	case exitcode.Held:
 		h.State, word = healthHeld, "HELD"
 	default:
 		h.State = healthFailing

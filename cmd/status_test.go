@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 )
 
@@ -128,7 +129,7 @@ func TestStatusOverAHistory(t *testing.T) {
 				h.mailbox(calsync.MailboxState{Mailbox: "mehmet.yilmaz@example.com", LastSync: at("10:55")})
 			},
 			headline:  "OK: last pass 2 min ago, 7 events in step",
-			checkExit: ExitOK,
+			checkExit: exitcode.OK,
 		},
 		{
 			name: "failing",
@@ -140,19 +141,19 @@ func TestStatusOverAHistory(t *testing.T) {
 					start := at("02:05").Add(time.Duration(i) * 5 * time.Minute)
 					switch i {
 					case 4:
-						h.run(start, calsync.RunLockStale, ExitLockStale, "another tfsync pass (pid 4242) has held the run lock since 2026-03-20T00:20:00Z, far longer than a pass takes: check for a hung process and end it: run lock held too long", "")
+						h.run(start, calsync.RunLockStale, exitcode.LockStale, "another tfsync pass (pid 4242) has held the run lock since 2026-03-20T00:20:00Z, far longer than a pass takes: check for a hung process and end it: run lock held too long", "")
 					case 7:
 						h.run(start.Add(-time.Minute), calsync.RunLockHeld, 0, "another tfsync pass is running; this one leaves it alone", "")
 						fallthrough
 					default:
-						h.run(start, calsync.RunPass, ExitAuth, statusAuthError, "")
+						h.run(start, calsync.RunPass, exitcode.Auth, statusAuthError, "")
 					}
 				}
 				h.mailbox(calsync.MailboxState{Mailbox: "anna.lindqvist@example.com", LastSync: at("01:55"), LastError: statusAuthError, LastErrorAt: at("03:00"), ConsecutiveFailures: 11})
 				h.mailbox(calsync.MailboxState{Mailbox: "mehmet.yilmaz@example.com", LastSync: at("01:55"), LastError: strings.ReplaceAll(statusAuthError, "anna.lindqvist", "mehmet.yilmaz"), LastErrorAt: at("03:00"), ConsecutiveFailures: 11})
 			},
 			headline:  "FAILING since 02:05 CET (12 passes): no calendar could be read: read calendar: read anna.lindqvist@example.com: Microsoft Entra ID refused the client secret (AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in…; last good pass 01:55 CET",
-			checkExit: ExitAuth,
+			checkExit: exitcode.Auth,
 		},
 		{
 			name: "stale",
@@ -163,7 +164,7 @@ func TestStatusOverAHistory(t *testing.T) {
 				h.mailbox(calsync.MailboxState{Mailbox: "anna.lindqvist@example.com", LastSync: at("10:00")})
 			},
 			headline:  "STALE: last pass 3 h 10 min ago (10:00 CET); no pass for 3 h 10 min (more than 45 min): check that the scheduled task still runs; last good pass 10:00 CET",
-			checkExit: ExitFailure,
+			checkExit: exitcode.Failure,
 		},
 		{
 			name: "hung",
@@ -171,7 +172,7 @@ func TestStatusOverAHistory(t *testing.T) {
 			build: func(h *statusHistory) {
 				h.run(at("09:25"), calsync.RunPass, 0, "", "")
 				h.run(at("09:30"), calsync.RunRunning, 0, "", "")
-				h.run(at("10:35"), calsync.RunLockStale, ExitLockStale, "another tfsync pass (pid 4242) has held the run lock since 2026-03-20T08:30:00Z, far longer than a pass takes: check for a hung process and end it: run lock held too long", "")
+				h.run(at("10:35"), calsync.RunLockStale, exitcode.LockStale, "another tfsync pass (pid 4242) has held the run lock since 2026-03-20T08:30:00Z, far longer than a pass takes: check for a hung process and end it: run lock held too long", "")
 				lock, err := calsync.AcquireRunLock(filepath.Join(h.e.dir, "tfsync-state.db"), at("09:30"), time.Hour)
 				if err != nil {
 					h.t.Fatal(err)
@@ -179,26 +180,26 @@ func TestStatusOverAHistory(t *testing.T) {
 				h.t.Cleanup(func() { lock.Release() })
 			},
 			headline:  "HUNG: pid PID on HOST has held the run lock since 09:30 CET, far longer than a pass takes: end that process; last good pass 09:25 CET",
-			checkExit: ExitLockStale,
+			checkExit: exitcode.LockStale,
 		},
 		{
 			name: "held",
 			now:  "10:07",
 			build: func(h *statusHistory) {
 				h.run(at("10:00"), calsync.RunPass, 0, "", "")
-				h.run(at("10:05"), calsync.RunPass, ExitHeld, "deletes held back: 2 deletes held back by max_delete_percent; check the plan with `tfsync dry-run`, then run `tfsync sync --force` to apply them",
+				h.run(at("10:05"), calsync.RunPass, exitcode.Held, "deletes held back: 2 deletes held back by max_delete_percent; check the plan with `tfsync dry-run`, then run `tfsync sync --force` to apply them",
 					`{"report":{"results":[{"action":"delete","booking_id":"B-10","mailbox":"mehmet.yilmaz@example.com","reason":"the booking is gone from TF","held":true},{"action":"delete","booking_id":"B-11","mailbox":"mehmet.yilmaz@example.com","reason":"the booking is gone from TF","held":true}],"mailboxes":[]}}`)
 				h.mailbox(calsync.MailboxState{Mailbox: "mehmet.yilmaz@example.com", LastSync: at("10:05"), HeldDeletes: 2})
 			},
 			headline:  "HELD since 10:05 CET (1 pass): deletes held back: 2 deletes held back by max_delete_percent; check the plan with `tfsync dry-run`, then run `tfsync sync --force` to apply them; last good pass 10:00 CET",
-			checkExit: ExitHeld,
+			checkExit: exitcode.Held,
 		},
 		{
 			name:      "never",
 			now:       "10:00",
 			build:     func(h *statusHistory) {},
 			headline:  "NO PASS YET: no pass is recorded in this state store: check that the scheduled task runs 'tfsync sync' with this configuration",
-			checkExit: ExitFailure,
+			checkExit: exitcode.Failure,
 		},
 		{
 			name: "running",
@@ -213,7 +214,7 @@ func TestStatusOverAHistory(t *testing.T) {
 				h.t.Cleanup(func() { lock.Release() })
 			},
 			headline:  "OK: last pass 6 min ago, 7 events in step; a pass is running since 10:05 CET (pid PID)",
-			checkExit: ExitOK,
+			checkExit: exitcode.OK,
 		},
 		{
 			name: "interrupted",
@@ -224,7 +225,7 @@ func TestStatusOverAHistory(t *testing.T) {
 				h.run(at("10:10"), calsync.RunPass, 7, "the pass was interrupted", "")
 			},
 			headline:  "OK: last pass 12 min ago, 7 events in step",
-			checkExit: ExitOK,
+			checkExit: exitcode.OK,
 		},
 		{
 			name: "killed",
@@ -235,7 +236,7 @@ func TestStatusOverAHistory(t *testing.T) {
 				h.run(at("10:10"), calsync.RunPass, 0, "", "")
 			},
 			headline:  "OK: last pass 2 min ago, 7 events in step",
-			checkExit: ExitOK,
+			checkExit: exitcode.OK,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,7 +245,7 @@ func TestStatusOverAHistory(t *testing.T) {
 			tc.build(h)
 
 			code, out := h.status()
-			if code != ExitOK {
+			if code != exitcode.OK {
 				t.Fatalf("status: exit %d\n%s", code, out)
 			}
 			if first, _, _ := strings.Cut(out, "\n"); first != tc.headline {
@@ -255,7 +256,7 @@ func TestStatusOverAHistory(t *testing.T) {
 				t.Errorf("the mailboxes' shared error is not listed once with its count:\n%s", out)
 			}
 			code, out = h.status("--output", "json")
-			if code != ExitOK {
+			if code != exitcode.OK {
 				t.Fatalf("status --output json: exit %d\n%s", code, out)
 			}
 			var rep statusReport
@@ -297,11 +298,11 @@ func TestStatusCheckAgeRule(t *testing.T) {
 		maxAge string
 		exit   int
 	}{
-		{44 * time.Minute, "", ExitOK},
-		{45 * time.Minute, "", ExitOK},
-		{45*time.Minute + time.Second, "", ExitFailure},
-		{10 * time.Minute, "5m", ExitFailure},
-		{2 * time.Hour, "3h", ExitOK},
+		{44 * time.Minute, "", exitcode.OK},
+		{45 * time.Minute, "", exitcode.OK},
+		{45*time.Minute + time.Second, "", exitcode.Failure},
+		{10 * time.Minute, "5m", exitcode.Failure},
+		{2 * time.Hour, "3h", exitcode.OK},
 	} {
 		h.e.clock.Set(finished.Add(tc.after))
 		args := []string{"--check"}
@@ -319,7 +320,7 @@ func TestStatusCheckAgeRule(t *testing.T) {
 // too long (exit 6), are recorded like the passes that ran.
 func TestEveryPassIsRecorded(t *testing.T) {
 	e := newEnv(t, "")
-	if code, _, _ := e.run("sync"); code != ExitOK {
+	if code, _, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatal(code)
 	}
 	lockAt := func(ago time.Duration) *calsync.RunLock {
@@ -331,13 +332,13 @@ func TestEveryPassIsRecorded(t *testing.T) {
 	}
 	e.clock.Advance(5 * time.Minute)
 	lock := lockAt(time.Minute)
-	if code, _, _ := e.run("sync"); code != ExitOK {
+	if code, _, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatal(code)
 	}
 	lock.Release()
 	e.clock.Advance(5 * time.Minute)
 	lock = lockAt(3 * time.Hour)
-	if code, _, _ := e.run("sync"); code != ExitLockStale {
+	if code, _, _ := e.run("sync"); code != exitcode.LockStale {
 		t.Fatal(code)
 	}
 	lock.Release()

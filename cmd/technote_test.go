@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"tfsync/cmd/exitcode"
 	calsync "tfsync/sync"
 )
 
@@ -13,7 +14,7 @@ import (
 func (e *env) syncCounts(args ...string) (created, updated, deleted int) {
 	e.t.Helper()
 	code, out, stderr := e.run(append([]string{"sync", "--output", "json"}, args...)...)
-	if code != ExitOK {
+	if code != exitcode.OK {
 		e.t.Fatalf("sync: exit %d\n%s\n%s", code, out, stderr)
 	}
 	var r struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	calsync "tfsync/sync"
 	"tfsync/tf"
@@ -205,7 +206,7 @@ func connErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, config.ErrConfig) || ExitCode(err) == ExitAuth {
+	if errors.Is(err, config.ErrConfig) || ExitCode(err) == exitcode.Auth {
 		return err
 	}
 	for _, s := range []error{exchange.ErrAccessDenied, exchange.ErrMailboxNotFound, exchange.ErrUnavailable, exchange.ErrThrottled, exchange.ErrBadResponse} {

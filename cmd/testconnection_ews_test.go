@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange/emulator"
 )
 
@@ -17,7 +18,7 @@ func TestTestConnectionEWSFailures(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(emu.configTOML("ews")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := testConnection(t, emu, cfg); code != ExitOK {
+	if code, out := testConnection(t, emu, cfg); code != exitcode.OK {
 		t.Fatalf("a good setup fails: exit %d\n%s", code, out)
 	}
 	pwFile := filepath.Join(dir, "ews-password.txt")
@@ -57,7 +58,7 @@ func TestTestConnectionEWSFailures(t *testing.T) {
 			}
 			tc.break_()
 			code, out := testConnection(t, emu, cfg)
-			if code != ExitAuth {
+			if code != exitcode.Auth {
 				t.Fatalf("exit %d, want 3\n%s", code, out)
 			}
 			for _, w := range tc.want {
@@ -74,7 +75,7 @@ func TestTestConnectionEWSFailures(t *testing.T) {
 		os.WriteFile(cfg, orig, 0o600)
 		rewrite(t, cfg, "/EWS/Exchange.asmx", "/EWS/")
 		code, out := testConnection(t, emu, cfg)
-		if code != ExitUsage || !strings.Contains(out, ".asmx") || !strings.Contains(out, "https://mail.example.com/EWS/Exchange.asmx") {
+		if code != exitcode.Usage || !strings.Contains(out, ".asmx") || !strings.Contains(out, "https://mail.example.com/EWS/Exchange.asmx") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
@@ -85,7 +86,7 @@ func TestDemoOverEWS(t *testing.T) {
 	io, out, _ := TestIO()
 	f := NewFactory(io)
 	code := run(context.Background(), f, []string{"demo", "--mode", "ews", "--dir", t.TempDir()})
-	if s := out.String(); code != ExitOK || !strings.Contains(s, "EWS (SyncFolderItems") || !strings.Contains(s, "version 2") {
+	if s := out.String(); code != exitcode.OK || !strings.Contains(s, "EWS (SyncFolderItems") || !strings.Contains(s, "version 2") {
 		t.Fatalf("exit %d\n%s", code, s)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange/emulator"
 )
 
@@ -46,7 +47,7 @@ func testConnection(t *testing.T, emu *emulatorSetup, cfg string, args ...string
 
 func TestTestConnectionGraphFailures(t *testing.T) {
 	emu, cfg := graphEnv(t)
-	if code, out := testConnection(t, emu, cfg); code != ExitOK {
+	if code, out := testConnection(t, emu, cfg); code != exitcode.OK {
 		t.Fatalf("a good setup fails: exit %d\n%s", code, out)
 	}
 	secretFile := filepath.Join(filepath.Dir(cfg), "client-secret.txt")
@@ -100,7 +101,7 @@ func TestTestConnectionGraphFailures(t *testing.T) {
 			}
 			tc.break_()
 			code, out := testConnection(t, emu, cfg)
-			if code != ExitAuth {
+			if code != exitcode.Auth {
 				t.Fatalf("exit %d, want 3\n%s", code, out)
 			}
 			for _, w := range tc.want {
@@ -123,7 +124,7 @@ func TestTestConnectionGraphFailures(t *testing.T) {
 		f.NewCalendar = emu.calendarFor
 		code := run(context.Background(), f, []string{"test-connection", "--config", cfg, "--output", "json"})
 		var res checkList
-		if err := json.Unmarshal(out.Bytes(), &res); err != nil || code != ExitAuth || res.OK {
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil || code != exitcode.Auth || res.OK {
 			t.Fatalf("exit %d, %v\n%s", code, err, out)
 		}
 		// list-resources --check reports the same mailbox, and exits 3.
@@ -131,7 +132,7 @@ func TestTestConnectionGraphFailures(t *testing.T) {
 		f2 := NewFactory(io2)
 		f2.NewCalendar = emu.calendarFor
 		code = run(context.Background(), f2, []string{"list-resources", "--check", "--config", cfg})
-		if code != ExitAuth || !strings.Contains(out2.String(), "ApplicationAccessPolicy") {
+		if code != exitcode.Auth || !strings.Contains(out2.String(), "ApplicationAccessPolicy") {
 			t.Fatalf("list-resources --check: exit %d\n%s", code, out2)
 		}
 	})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tfsync/cmd/exitcode"
 )
 
 // newSmallEnv is an installation with two technicians and a handful of bookings relative to now's day, small
@@ -72,7 +74,7 @@ func TestDryRunTimesGolden(t *testing.T) {
 				js = append(js, "== "+title+"\n"+out+"\n"...)
 			}
 			step("creates")
-			if code, out, errOut := e.run("sync"); code != ExitOK {
+			if code, out, errOut := e.run("sync"); code != exitcode.OK {
 				t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
 			}
 			if _, err := e.db.Exec(`DELETE FROM bookings WHERE id IN ('ARE-2', 'RON-3')`); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tfsync/cmd/config"
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 )
@@ -20,7 +21,7 @@ import (
 // before dropping tfsync's tables in TF, and moves the state store aside at the end.
 func TestUninstall(t *testing.T) {
 	e := newEnv(t, "")
-	if code, out, _ := e.run("sync"); code != ExitOK {
+	if code, out, _ := e.run("sync"); code != exitcode.OK {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
 	anna, sara, johan := "anna.lindqvist@example.com", "sara.nilsson@example.com", "johan.berg@example.com"
@@ -74,7 +75,7 @@ func TestUninstall(t *testing.T) {
 	e.db.QueryRow(`SELECT count(*) FROM bookings`).Scan(&auditRows)
 
 	// Off a terminal without --yes: refused, nothing removed.
-	if code, _, stderr := e.run("uninstall"); code != ExitUsage || !strings.Contains(stderr, "--yes") || ours() != 30 {
+	if code, _, stderr := e.run("uninstall"); code != exitcode.Usage || !strings.Contains(stderr, "--yes") || ours() != 30 {
 		t.Fatalf("uninstall without --yes: exit %d, %d events left\n%s", code, ours(), stderr)
 	}
 
@@ -101,11 +102,11 @@ func TestUninstall(t *testing.T) {
 	code := run(ctx, f, []string{"uninstall", "--yes", "--config", e.config})
 	e.em.SetFault(nil)
 	left := ours()
-	if code == ExitOK || left == 0 || left == 30 {
+	if code == exitcode.OK || left == 0 || left == 30 {
 		t.Fatalf("interrupted uninstall: exit %d, %d of 30 events left\n%s%s", code, left, out, errOut)
 	}
 	e.clock.Advance(5 * time.Minute)
-	if code, _, stderr := e.run("sync"); code == ExitOK || !strings.Contains(stderr, "uninstall is under way") || ours() != left {
+	if code, _, stderr := e.run("sync"); code == exitcode.OK || !strings.Contains(stderr, "uninstall is under way") || ours() != left {
 		t.Fatalf("a sync during an unfinished uninstall: exit %d, events %d -> %d\n%s", code, left, ours(), stderr)
 	}
 
@@ -115,7 +116,7 @@ func TestUninstall(t *testing.T) {
 	f = NewFactory(io)
 	f.Now = e.clock.Now
 	f.NewCalendar = func(context.Context, *config.Config) (exchange.Calendar, error) { return e.em, nil }
-	if code := run(context.Background(), f, []string{"uninstall", "--config", e.config}); code != ExitOK {
+	if code := run(context.Background(), f, []string{"uninstall", "--config", e.config}); code != exitcode.OK {
 		t.Fatalf("resumed uninstall: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{"Resuming an uninstall", "Type yes", "tfsync_audit", "Moved the state store"} {

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tfsync/cmd"
+	"tfsync/cmd/exitcode"
 	"tfsync/exchange"
 	"tfsync/exchange/emulator"
 	"tfsync/exchange/emulator/emutest"
@@ -207,7 +208,7 @@ func (r *rulesRig) quiet() {
 	r.t.Helper()
 	before := r.writes()
 	tfBefore := r.snapshot().TF
-	rep := r.pass(cmd.ExitOK)
+	rep := r.pass(exitcode.OK)
 	if n := r.writes() - before; n != 0 {
 		r.t.Fatalf("pass %d wrote %d times to the calendars; it should have found nothing to do:\n%v", r.passes, n, rep.Results)
 	}
@@ -234,18 +235,18 @@ func TestRuleMoveWhileRowIsBad(t *testing.T) {
 	forBackends(t, func(t *testing.T, r *rulesRig) {
 		r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Pump", start: local(2026, 3, 23, 9, 0),
 			end: local(2026, 3, 23, 10, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.exec(`UPDATE bookings SET "end" = '2026-03-23T10:00:00Z', version = version + 1 WHERE id = 'B-1'`)
 		r.move(anna, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0))
-		rep := r.pass(cmd.ExitPartial) // the bad row is new: reported once
+		rep := r.pass(exitcode.Partial) // the bad row is new: reported once
 		if !strings.Contains(fmt.Sprint(rep.Problems), "B-1") {
 			t.Fatalf("problems = %v", rep.Problems)
 		}
 		r.wantTF("B-1", "2026-03-23T09:00:00", "2026-03-23T10:00:00Z")
 		r.wantEvent(anna, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0), false, "")
-		r.pass(cmd.ExitOK) // still bad, already reported
+		r.pass(exitcode.OK) // still bad, already reported
 		r.exec(`UPDATE bookings SET "end" = '2026-03-23T10:00:00', title = 'Pump (ny)', version = version + 1 WHERE id = 'B-1'`)
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantTF("B-1", "2026-03-24T13:00:00", "2026-03-24T14:00:00")
 		r.wantEvent(anna, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0), false, "Ärende: Pump (ny)")
 		if n := r.audits("B-1"); n != 1 {
@@ -261,14 +262,14 @@ func TestRuleAllDayAndTimed(t *testing.T) {
 		r.insert(relBooking{id: "RON-1", kind: tf.KindRondering, res: "R1", title: "Runda", start: local(2026, 3, 25, 0, 0)})
 		r.insert(relBooking{id: "ARE-1", kind: tf.KindArende, res: "R1", title: "Läcka", start: local(2026, 3, 23, 9, 0),
 			end: local(2026, 3, 23, 11, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.edit(anna, "RON-1", func(d *emulator.EventData) {
 			d.IsAllDay, d.Start, d.End = false, local(2026, 3, 28, 10, 0), local(2026, 3, 28, 11, 0)
 		})
 		r.edit(anna, "ARE-1", func(d *emulator.EventData) {
 			d.IsAllDay, d.Start, d.End = true, local(2026, 3, 26, 0, 0), local(2026, 3, 27, 0, 0)
 		})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantTF("RON-1", "2026-03-28", "")
 		r.wantTF("ARE-1", "2026-03-26T09:00:00", "2026-03-26T11:00:00")
 		r.wantEvent(anna, "RON-1", local(2026, 3, 28, 0, 0), local(2026, 3, 29, 0, 0), true, "Rondering: Runda")
@@ -287,12 +288,12 @@ func TestRuleRenameOrReassignWithMove(t *testing.T) {
 			end: local(2026, 3, 23, 10, 0)})
 		r.insert(relBooking{id: "B-2", kind: tf.KindKontroll, res: "R1", title: "Tak", start: local(2026, 3, 24, 9, 0),
 			end: local(2026, 3, 24, 10, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.exec(`UPDATE bookings SET title = 'Hiss 2', version = version + 1 WHERE id = 'B-1'`)
 		r.exec(`UPDATE bookings SET resource_id = 'R2', version = version + 1 WHERE id = 'B-2'`)
 		r.move(anna, "B-1", local(2026, 3, 25, 13, 0), local(2026, 3, 25, 14, 0))
 		r.move(anna, "B-2", local(2026, 3, 26, 8, 0), local(2026, 3, 26, 9, 30))
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantTF("B-1", "2026-03-25T13:00:00", "2026-03-25T14:00:00")
 		r.wantEvent(anna, "B-1", local(2026, 3, 25, 13, 0), local(2026, 3, 25, 14, 0), false, "Besiktning: Hiss 2")
 		r.wantTF("B-2", "2026-03-26T08:00:00", "2026-03-26T09:30:00")
@@ -309,10 +310,10 @@ func TestRuleRescheduleOutOfTheWindow(t *testing.T) {
 			end: local(2026, 3, 23, 10, 0)})
 		r.insert(relBooking{id: "B-2", kind: tf.KindArende, res: "R1", title: "Bak", start: local(2026, 3, 24, 9, 0),
 			end: local(2026, 3, 24, 10, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.exec(`UPDATE bookings SET start = '2026-07-20T09:00:00', "end" = '2026-07-20T10:00:00', version = version + 1 WHERE id = 'B-1'`)
 		r.exec(`UPDATE bookings SET start = '2026-03-02T09:00:00', "end" = '2026-03-02T10:00:00', version = version + 1 WHERE id = 'B-2'`)
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantEvent(anna, "B-1", local(2026, 7, 20, 9, 0), local(2026, 7, 20, 10, 0), false, "")
 		r.wantEvent(anna, "B-2", local(2026, 3, 2, 9, 0), local(2026, 3, 2, 10, 0), false, "")
 		r.quiet()
@@ -328,10 +329,10 @@ func TestRuleReassignedToUnsyncable(t *testing.T) {
 	forBackends(t, func(t *testing.T, r *rulesRig) {
 		r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Ut", start: local(2026, 3, 23, 9, 0)})
 		r.insert(relBooking{id: "B-2", kind: tf.KindArende, res: "R1", title: "Ext", start: local(2026, 3, 24, 9, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.exec(`UPDATE bookings SET resource_id = 'R6', version = version + 1 WHERE id = 'B-1'`) // no e-mail
 		r.exec(`UPDATE bookings SET resource_id = 'R5', version = version + 1 WHERE id = 'B-2'`) // outside allowed_domains
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantNoEvent(anna, "B-1")
 		r.wantNoEvent(anna, "B-2")
 		r.full = true
@@ -345,23 +346,23 @@ func TestRuleTechnicianLeaves(t *testing.T) {
 	forBackends(t, func(t *testing.T, r *rulesRig) {
 		r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Ett", start: local(2026, 3, 23, 9, 0)})
 		r.insert(relBooking{id: "B-2", kind: tf.KindArende, res: "R1", title: "Två", start: local(2026, 3, 24, 9, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		if err := r.em.SetMailbox(anna, emulator.MailboxOptions{Unlicensed: true}); err != nil {
 			t.Fatal(err)
 		}
 		r.exec(`UPDATE bookings SET resource_id = 'R2', version = version + 1 WHERE resource_id = 'R1'`)
-		r.pass(cmd.ExitPartial) // Anna's resource is still synced and her calendar cannot be read
+		r.pass(exitcode.Partial) // Anna's resource is still synced and her calendar cannot be read
 		r.wantEvent(bo, "B-1", local(2026, 3, 23, 9, 0), local(2026, 3, 23, 10, 0), false, "Ärende: Ett")
 		r.wantEvent(bo, "B-2", local(2026, 3, 24, 9, 0), local(2026, 3, 24, 10, 0), false, "Ärende: Två")
 		r.exec(`UPDATE resources SET sync_enabled = 0 WHERE id = 'R1'`)
-		rep := r.pass(cmd.ExitOK) // only the orphans are left there: reported, not failing
+		rep := r.pass(exitcode.OK) // only the orphans are left there: reported, not failing
 		if !strings.Contains(fmt.Sprint(rep.Skipped), "old event waits to be deleted") {
 			t.Fatalf("skipped = %v", rep.Skipped)
 		}
 		if err := r.em.SetMailbox(anna, emulator.MailboxOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantNoEvent(anna, "B-1")
 		r.wantNoEvent(anna, "B-2")
 		r.wantEvent(bo, "B-1", local(2026, 3, 23, 9, 0), local(2026, 3, 23, 10, 0), false, "Ärende: Ett")
@@ -375,9 +376,9 @@ func TestRuleTerminalFailures(t *testing.T) {
 	forBackends(t, func(t *testing.T, r *rulesRig) {
 		r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Noll", start: local(2026, 3, 23, 9, 0),
 			end: local(2026, 3, 23, 10, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.edit(anna, "B-1", func(d *emulator.EventData) { d.End = d.Start })
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		v := r.wantTF("B-1", "2026-03-23T09:00:00", "2026-03-23T10:00:00")
 		r.wantEvent(anna, "B-1", local(2026, 3, 23, 9, 0), local(2026, 3, 23, 10, 0), false, "")
 		if v != 1 || r.audits("B-1") != 0 {
@@ -412,7 +413,7 @@ func TestRuleTerminalFailures(t *testing.T) {
 		}
 		before := cursorSaved()
 		r.insert(relBooking{id: "C-1", kind: tf.KindArende, res: "R3", title: "Vägras", start: local(2026, 3, 25, 9, 0)})
-		rep := r.pass(cmd.ExitPartial)
+		rep := r.pass(exitcode.Partial)
 		if !strings.Contains(fmt.Sprint(rep.Problems), "refused for good") {
 			t.Fatalf("problems = %v", rep.Problems)
 		}
@@ -422,7 +423,7 @@ func TestRuleTerminalFailures(t *testing.T) {
 			t.Fatalf("%s's cursor was not saved by the pass that met the terminal failure (%v, %v)", cecilia, before, after)
 		}
 		r.insert(relBooking{id: "C-2", kind: tf.KindArende, res: "R1", title: "Annan", start: local(2026, 3, 25, 9, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantEvent(anna, "C-2", local(2026, 3, 25, 9, 0), local(2026, 3, 25, 10, 0), false, "")
 		if refused != n {
 			t.Fatalf("the refused create was tried again (%d -> %d)", n, refused)
@@ -435,7 +436,7 @@ func TestRuleTerminalFailures(t *testing.T) {
 		})
 		r.em.SetFaults(emulator.Faults{})
 		r.exec(`UPDATE bookings SET title = 'Rättad', version = version + 1 WHERE id = 'C-1'`)
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantEvent(cecilia, "C-1", local(2026, 3, 25, 9, 0), local(2026, 3, 25, 10, 0), false, "Ärende: Rättad")
 		r.reopenStore(func(s *calsync.Store) {
 			if ps, _ := s.BookingProblems(context.Background()); len(ps) != 0 {
@@ -465,7 +466,7 @@ func TestRuleChangeRightAfterCreate(t *testing.T) {
 				r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Ny", start: local(2026, 3, 23, 9, 0)})
 				r.insert(relBooking{id: "B-2", kind: tf.KindArende, res: "R1", title: "Flytt", start: local(2026, 3, 24, 9, 0)})
 				r.insert(relBooking{id: "B-3", kind: tf.KindArende, res: "R1", title: "Ändras", start: local(2026, 3, 25, 9, 0)})
-				r.pass(cmd.ExitOK)
+				r.pass(exitcode.OK)
 				r.exec(`UPDATE bookings SET title = 'Ändrad', version = version + 1 WHERE id = 'B-3'`)
 				old := r.events(anna, "B-1")[0].ID
 				if err := r.em.DeleteEvent(anna, old); err != nil {
@@ -473,7 +474,7 @@ func TestRuleChangeRightAfterCreate(t *testing.T) {
 				}
 				// Moved out of the window right after its creation: the feed says nothing of it either.
 				r.move(anna, "B-2", local(2026, 8, 3, 9, 0), local(2026, 8, 3, 10, 0))
-				r.pass(cmd.ExitOK)
+				r.pass(exitcode.OK)
 				r.wantTF("B-2", "2026-08-03T09:00:00", "2026-08-03T10:00:00")
 				if policy == calsync.DeleteDetach {
 					r.wantNoEvent(anna, "B-1")
@@ -488,7 +489,7 @@ func TestRuleChangeRightAfterCreate(t *testing.T) {
 				if err := r.em.DeleteEvent(anna, r.events(anna, "B-3")[0].ID); err != nil {
 					t.Fatal(err)
 				}
-				r.pass(cmd.ExitOK)
+				r.pass(exitcode.OK)
 				if policy == calsync.DeleteDetach {
 					r.wantNoEvent(anna, "B-3")
 				} else {
@@ -505,9 +506,9 @@ func TestRuleChangeRightAfterCreate(t *testing.T) {
 func TestRuleRoundStretched(t *testing.T) {
 	forBackends(t, func(t *testing.T, r *rulesRig) {
 		r.insert(relBooking{id: "RON-1", kind: tf.KindRondering, res: "R1", title: "Runda", start: local(2026, 3, 25, 0, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.edit(anna, "RON-1", func(d *emulator.EventData) { d.End = local(2026, 3, 27, 0, 0) })
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		v := r.wantTF("RON-1", "2026-03-25", "")
 		if v != 1 || r.audits("RON-1") != 0 {
 			t.Fatalf("TF version %d, %d audit rows: a reverted stretch writes nothing to TF", v, r.audits("RON-1"))
@@ -523,11 +524,11 @@ func TestRuleRepeatedAutumnHour(t *testing.T) {
 		r.settings.FutureDays = 250
 		r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Natt", start: local(2026, 10, 24, 9, 0),
 			end: local(2026, 10, 24, 10, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		// 02:30 in winter time, the second 02:30 of 2026-10-25 (01:30 UTC), for an hour.
 		start := time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)
 		r.move(anna, "B-1", start, start.Add(time.Hour))
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantTF("B-1", "2026-10-25T02:30:00", "2026-10-25T03:30:00")
 		r.wantEvent(anna, "B-1", start, start.Add(time.Hour), false, "")
 		r.quiet()
@@ -549,8 +550,8 @@ func TestRuleInterruptedAndBadRows(t *testing.T) {
 			return op.Path == "CreateItem" || (op.Front == "graph" && op.Method == "POST" && strings.Contains(op.Path, "/events"))
 		}, func(emulator.FaultOp) { stop() })})
 		rep, code := r.passCtx(ctx)
-		if code != cmd.ExitInterrupted {
-			t.Fatalf("interrupted pass exited %d, want %d: %v", code, cmd.ExitInterrupted, rep)
+		if code != exitcode.Interrupted {
+			t.Fatalf("interrupted pass exited %d, want %d: %v", code, exitcode.Interrupted, rep)
 		}
 		r.em.SetFaults(emulator.Faults{})
 		r.reopenStore(func(s *calsync.Store) {
@@ -564,13 +565,13 @@ func TestRuleInterruptedAndBadRows(t *testing.T) {
 				}
 			}
 		})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		for i := 0; i < 6; i++ {
 			r.wantEvent(relMailboxes[i%3], fmt.Sprintf("B-%d", i), local(2026, 3, 23+i, 9, 0), local(2026, 3, 23+i, 10, 0), false, "")
 		}
 		r.exec(`UPDATE bookings SET start = 'igår', version = version + 1`)
-		r.pass(cmd.ExitPartial)
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.Partial)
+		r.pass(exitcode.OK)
 		r.reopenStore(func(s *calsync.Store) {
 			if ps, _ := s.BookingProblems(context.Background()); len(ps) != 6 {
 				t.Fatalf("status lists %d bad rows, want 6: %+v", len(ps), ps)
@@ -598,19 +599,19 @@ func TestRuleReassignedToUnreadableWithMove(t *testing.T) {
 	forBackends(t, func(t *testing.T, r *rulesRig) {
 		r.insert(relBooking{id: "B-1", kind: tf.KindArende, res: "R1", title: "Byte", start: local(2026, 3, 23, 9, 0),
 			end: local(2026, 3, 23, 10, 0)})
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.exec(`UPDATE bookings SET resource_id = 'R2', version = version + 1 WHERE id = 'B-1'`)
 		r.move(anna, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0))
 		if err := r.em.SetMailbox(bo, emulator.MailboxOptions{Blocked: true, NoImpersonation: true}); err != nil {
 			t.Fatal(err)
 		}
-		r.pass(cmd.ExitPartial)
+		r.pass(exitcode.Partial)
 		r.wantTF("B-1", "2026-03-23T09:00:00", "2026-03-23T10:00:00")
 		r.wantEvent(anna, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0), false, "")
 		if err := r.em.SetMailbox(bo, emulator.MailboxOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		r.pass(cmd.ExitOK)
+		r.pass(exitcode.OK)
 		r.wantTF("B-1", "2026-03-24T13:00:00", "2026-03-24T14:00:00")
 		r.wantNoEvent(anna, "B-1")
 		r.wantEvent(bo, "B-1", local(2026, 3, 24, 13, 0), local(2026, 3, 24, 14, 0), false, "Ärende: Byte")
